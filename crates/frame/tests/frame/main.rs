@@ -1,0 +1,7 @@
+//! The integration tests of `ringstream-frame`, one binary: errors, the model property, and
+//! allocation counting.
+
+mod alloc;
+mod errors;
+mod model;
+mod ring;

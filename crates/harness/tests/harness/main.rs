@@ -1,0 +1,3 @@
+//! The integration tests of `ringstream-harness`, one binary.
+
+mod conformance;
