@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::util::{have, project_root, run_cmd};
 
 /// The generators, each writing one fixture file.
-const GENERATORS: &[&str] = &["gen-ring.cjs"];
+const GENERATORS: &[&str] = &["gen-ring.cjs", "gen-live.cjs"];
 
 pub(crate) fn run(check: bool) -> Result<()> {
     let oracle = project_root().join("crates/harness/oracle");

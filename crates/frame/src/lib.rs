@@ -8,6 +8,8 @@
 //! - [`Field`], [`FieldType`], [`FieldConfig`], [`Labels`], [`FrameMeta`], [`Notice`]: the
 //!   schema, in Grafana's terms.
 //! - [`Value`]: one cell, borrowed.
+//! - [`json`]: Grafana's DataFrameJSON: whole-frame messages, "rows since N" deltas, and the
+//!   [`StreamEncoder`](json::StreamEncoder) that sends the schema once, then only new rows.
 //! - [`FrameError`]: the crate's one error type.
 //!
 //! Architecture invariant: this crate knows nothing of Grafana's plugin protocol, of async
@@ -36,6 +38,7 @@
 mod column;
 mod error;
 mod field;
+pub mod json;
 mod ring;
 mod value;
 

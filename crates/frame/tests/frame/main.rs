@@ -3,5 +3,6 @@
 
 mod alloc;
 mod errors;
+mod json;
 mod model;
 mod ring;

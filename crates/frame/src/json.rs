@@ -1,0 +1,488 @@
+//! Grafana's DataFrameJSON wire format: what Grafana Live forwards to a panel, verbatim.
+//!
+//! A message is `{"schema": {...}, "data": {"values": [[col0...], ...]}}`; either part may be
+//! left out. Time values are epoch milliseconds, with a `nanos` array per time field holding
+//! the sub-millisecond remainder (written only when some remainder is non-zero); NaN and ±Inf
+//! are written as `null` and listed in `entities`. See `DataFrameJSON.ts` in `@grafana/data`
+//! and `frame_json.go` in grafana-plugin-sdk-go.
+//!
+//! - [`write_message`]: the whole frame (schema, data, or both), rows in the frame's order:
+//!   QueryData's frame and SubscribeStream's initial data.
+//! - [`write_rows_since`]: the rows since a sequence number, oldest first: a delta packet.
+//! - [`StreamEncoder`]: a RunStream's encoder: the schema once (and again only when it
+//!   changed), then data-only packets of the new rows.
+//!
+//! Everything writes into a caller's `String`, so a stream can reuse one buffer.
+
+use std::fmt::Write as _;
+
+use crate::{FieldConfig, FieldType, FrameMeta, RingFrame, Rows, Value};
+
+/// Which parts of the frame a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    /// Schema and data.
+    All,
+    /// The schema alone.
+    SchemaOnly,
+    /// The data alone.
+    DataOnly,
+}
+
+/// Writes the whole frame as one DataFrameJSON message, rows in the frame's order.
+pub fn write_message(frame: &RingFrame, include: Include, out: &mut String) {
+    out.push('{');
+    if include != Include::DataOnly {
+        out.push_str("\"schema\":");
+        write_schema(frame, out);
+    }
+    if include != Include::SchemaOnly {
+        if include == Include::All {
+            out.push(',');
+        }
+        out.push_str("\"data\":");
+        write_data(frame, frame.rows(), out);
+    }
+    out.push('}');
+}
+
+/// The whole frame, schema and data, as a new string.
+pub fn snapshot(frame: &RingFrame) -> String {
+    let mut out = String::with_capacity(64 + 32 * frame.len() * frame.fields().len());
+    write_message(frame, Include::All, &mut out);
+    out
+}
+
+/// What a delta held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delta {
+    /// Rows written.
+    pub rows: usize,
+    /// Rows since the asked-for sequence number that the ring had already dropped.
+    pub missed: u64,
+    /// The sequence number to ask for next time.
+    pub next_seq: u64,
+}
+
+/// Writes the rows whose sequence number is `since` or later, oldest first, as one message,
+/// with the schema too when `with_schema`.
+pub fn write_rows_since(
+    frame: &RingFrame,
+    since: u64,
+    with_schema: bool,
+    out: &mut String,
+) -> Delta {
+    let rows = frame.rows_since(since);
+    out.push('{');
+    if with_schema {
+        out.push_str("\"schema\":");
+        write_schema(frame, out);
+        out.push(',');
+    }
+    out.push_str("\"data\":");
+    write_data(frame, rows.rows(), out);
+    out.push('}');
+    Delta {
+        rows: rows.rows().len(),
+        missed: rows.missed(),
+        next_seq: frame.next_seq(),
+    }
+}
+
+/// A RunStream's encoder: the first packet carries the schema, later ones only the new rows,
+/// and the schema again whenever it changed (a field added, labels, config, name or meta).
+#[derive(Debug, Clone, Default)]
+pub struct StreamEncoder {
+    next_seq: u64,
+    /// The schema last sent, as written; `None` before the first packet.
+    sent_schema: Option<String>,
+    /// `RingFrame::schema_version` when the schema was last compared.
+    checked_version: Option<u64>,
+    scratch: String,
+}
+
+/// What [`StreamEncoder::next_packet`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    /// Rows in the packet.
+    pub rows: usize,
+    /// Whether the packet carries the schema.
+    pub schema: bool,
+    /// Rows the encoder never saw because the ring dropped them first (a gap).
+    pub missed: u64,
+}
+
+impl StreamEncoder {
+    /// An encoder whose first packet carries the schema and every row from sequence `seq` on
+    /// (0 for the whole ring; a subscriber that got a snapshot taken at `next_seq = n` wants n).
+    pub fn starting_at(seq: u64) -> Self {
+        Self {
+            next_seq: seq,
+            ..Self::default()
+        }
+    }
+
+    /// The sequence number of the first row not yet sent.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Writes the next packet into `out` (cleared first) and returns what it holds, or
+    /// returns `None` and leaves `out` empty when there is nothing new to send.
+    pub fn next_packet(&mut self, frame: &RingFrame, out: &mut String) -> Option<Packet> {
+        out.clear();
+        let schema = self.schema_changed(frame);
+        let since = frame.rows_since(self.next_seq);
+        let rows = since.rows().len();
+        if rows == 0 && !schema {
+            return None;
+        }
+        out.push('{');
+        if schema {
+            out.push_str("\"schema\":");
+            out.push_str(self.sent_schema.as_deref().unwrap_or("{}"));
+            if rows > 0 {
+                out.push(',');
+            }
+        }
+        if rows > 0 {
+            out.push_str("\"data\":");
+            write_data(frame, since.rows(), out);
+        }
+        out.push('}');
+        self.next_seq = frame.next_seq();
+        Some(Packet {
+            rows,
+            schema,
+            missed: since.missed(),
+        })
+    }
+
+    /// Whether the schema differs from the one last sent; remembers the new one if so.
+    fn schema_changed(&mut self, frame: &RingFrame) -> bool {
+        if self.checked_version == Some(frame.schema_version()) && self.sent_schema.is_some() {
+            return false;
+        }
+        self.checked_version = Some(frame.schema_version());
+        self.scratch.clear();
+        write_schema(frame, &mut self.scratch);
+        if self.sent_schema.as_deref() == Some(self.scratch.as_str()) {
+            return false;
+        }
+        self.sent_schema = Some(self.scratch.clone());
+        true
+    }
+}
+
+// ---- schema -----------------------------------------------------------------------------
+
+/// Writes the schema object: name, refId, meta and the fields with their type info, labels
+/// and config.
+pub fn write_schema(frame: &RingFrame, out: &mut String) {
+    out.push('{');
+    let mut obj = Obj::new();
+    if let Some(name) = frame.name() {
+        obj.key(out, "name");
+        write_str(out, name);
+    }
+    if let Some(ref_id) = frame.ref_id() {
+        obj.key(out, "refId");
+        write_str(out, ref_id);
+    }
+    if !frame.meta().is_empty() {
+        obj.key(out, "meta");
+        write_meta(frame.meta(), out);
+    }
+    obj.key(out, "fields");
+    out.push('[');
+    for (j, field) in frame.fields().iter().enumerate() {
+        if j > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        write_str(out, field.name());
+        let (ty, go_type) = match field.field_type() {
+            FieldType::Time => ("time", "time.Time"),
+            FieldType::Number => ("number", "float64"),
+            FieldType::String => ("string", "string"),
+            FieldType::Boolean => ("boolean", "bool"),
+        };
+        let _ = write!(
+            out,
+            ",\"type\":\"{ty}\",\"typeInfo\":{{\"frame\":\"{go_type}\",\"nullable\":true}}"
+        );
+        if !field.labels.is_empty() {
+            out.push_str(",\"labels\":{");
+            for (i, (k, v)) in field.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, k);
+                out.push(':');
+                write_str(out, v);
+            }
+            out.push('}');
+        }
+        if !field.config.is_empty() {
+            out.push_str(",\"config\":");
+            write_config(&field.config, out);
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+/// Writes Grafana's frame meta object (camelCase keys, unset ones left out).
+pub fn write_meta(meta: &FrameMeta, out: &mut String) {
+    out.push('{');
+    let mut obj = Obj::new();
+    for (key, value) in [
+        ("channel", &meta.channel),
+        ("executedQueryString", &meta.executed_query_string),
+        (
+            "preferredVisualisationType",
+            &meta.preferred_visualisation_type,
+        ),
+    ] {
+        if let Some(v) = value {
+            obj.key(out, key);
+            write_str(out, v);
+        }
+    }
+    if !meta.notices.is_empty() {
+        obj.key(out, "notices");
+        out.push('[');
+        for (i, notice) in meta.notices.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{{\"severity\":\"{}\",\"text\":",
+                notice.severity.as_str()
+            );
+            write_str(out, &notice.text);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+/// Writes Grafana's field config object (camelCase keys, unset ones left out).
+pub fn write_config(config: &FieldConfig, out: &mut String) {
+    out.push('{');
+    let mut obj = Obj::new();
+    for (key, value) in [
+        ("displayName", &config.display_name),
+        ("displayNameFromDS", &config.display_name_from_ds),
+        ("unit", &config.unit),
+        ("description", &config.description),
+    ] {
+        if let Some(v) = value {
+            obj.key(out, key);
+            write_str(out, v);
+        }
+    }
+    if let Some(d) = config.decimals {
+        obj.key(out, "decimals");
+        out.push_str(itoa::Buffer::new().format(d));
+    }
+    for (key, value) in [("min", config.min), ("max", config.max)] {
+        if let Some(x) = value.filter(|x| x.is_finite()) {
+            obj.key(out, key);
+            write_f64(out, x);
+        }
+    }
+    out.push('}');
+}
+
+/// Commas between the keys of an object being written.
+struct Obj {
+    first: bool,
+}
+
+impl Obj {
+    fn new() -> Self {
+        Self { first: true }
+    }
+
+    fn key(&mut self, out: &mut String, key: &str) {
+        if !self.first {
+            out.push(',');
+        }
+        self.first = false;
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
+    }
+}
+
+// ---- data -------------------------------------------------------------------------------
+
+/// Per-field extras written after the values: NaN/±Inf positions and sub-ms nanoseconds.
+#[derive(Default)]
+struct Extras {
+    nan: Vec<usize>,
+    inf: Vec<usize>,
+    neg_inf: Vec<usize>,
+    nanos: Vec<i64>,
+    has_nanos: bool,
+}
+
+impl Extras {
+    fn has_entities(&self) -> bool {
+        !(self.nan.is_empty() && self.inf.is_empty() && self.neg_inf.is_empty())
+    }
+}
+
+/// Writes the data object for `rows`, column by column.
+fn write_data(frame: &RingFrame, rows: Rows<'_>, out: &mut String) {
+    let fields = frame.fields();
+    // Extras only for the fields that need them; most packets need none.
+    let mut extras: Vec<Option<Extras>> = Vec::new();
+    out.push_str("{\"values\":[");
+    for (j, field) in fields.iter().enumerate() {
+        if j > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        let mut extra: Option<Extras> = None;
+        for (i, row) in rows.clone().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match row.get(j).unwrap_or(Value::Null) {
+                Value::Null => {
+                    out.push_str("null");
+                    if field.field_type() == FieldType::Time {
+                        if let Some(e) = extra.as_mut() {
+                            e.nanos.push(0);
+                        }
+                    }
+                }
+                Value::Time(ns) => {
+                    let (ms, rem) = (ns.div_euclid(1_000_000), ns.rem_euclid(1_000_000));
+                    out.push_str(itoa::Buffer::new().format(ms));
+                    if rem != 0 && extra.as_ref().is_none_or(|e| !e.has_nanos) {
+                        let e = extra.get_or_insert_with(Extras::default);
+                        e.has_nanos = true;
+                        e.nanos.resize(i, 0);
+                    }
+                    if let Some(e) = extra.as_mut().filter(|e| e.has_nanos) {
+                        e.nanos.push(rem);
+                    }
+                }
+                Value::Number(x) if x.is_finite() => write_f64(out, x),
+                Value::Number(x) => {
+                    out.push_str("null");
+                    let e = extra.get_or_insert_with(Extras::default);
+                    if x.is_nan() {
+                        e.nan.push(i);
+                    } else if x > 0.0 {
+                        e.inf.push(i);
+                    } else {
+                        e.neg_inf.push(i);
+                    }
+                }
+                Value::String(s) => write_str(out, s),
+                Value::Boolean(b) => out.push_str(if b { "true" } else { "false" }),
+            }
+        }
+        out.push(']');
+        if extra.is_some() {
+            extras.resize_with(fields.len(), || None);
+            extras[j] = extra;
+        }
+    }
+    out.push(']');
+    if extras.iter().flatten().any(Extras::has_entities) {
+        out.push_str(",\"entities\":[");
+        for j in 0..fields.len() {
+            if j > 0 {
+                out.push(',');
+            }
+            match extras.get(j).and_then(Option::as_ref) {
+                Some(e) if e.has_entities() => {
+                    out.push('{');
+                    let mut obj = Obj::new();
+                    for (key, list) in [("NaN", &e.nan), ("Inf", &e.inf), ("NegInf", &e.neg_inf)] {
+                        if !list.is_empty() {
+                            obj.key(out, key);
+                            write_list(out, list.iter().map(|&i| i as i64));
+                        }
+                    }
+                    out.push('}');
+                }
+                _ => out.push_str("null"),
+            }
+        }
+        out.push(']');
+    }
+    if extras.iter().flatten().any(|e| e.has_nanos) {
+        out.push_str(",\"nanos\":[");
+        for j in 0..fields.len() {
+            if j > 0 {
+                out.push(',');
+            }
+            match extras.get(j).and_then(Option::as_ref) {
+                Some(e) if e.has_nanos => write_list(out, e.nanos.iter().copied()),
+                _ => out.push_str("null"),
+            }
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+fn write_list(out: &mut String, items: impl Iterator<Item = i64>) {
+    out.push('[');
+    let mut buf = itoa::Buffer::new();
+    for (i, x) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(buf.format(x));
+    }
+    out.push(']');
+}
+
+/// A finite float in the shortest form that reads back exactly; integral values without a
+/// fraction, as JavaScript prints them.
+fn write_f64(out: &mut String, x: f64) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if x.fract() == 0.0 && x.abs() < EXACT {
+        out.push_str(itoa::Buffer::new().format(x as i64));
+    } else {
+        out.push_str(ryu::Buffer::new().format_finite(x));
+    }
+}
+
+/// A JSON string literal: quotes, backslashes and control characters escaped, everything
+/// else (all of Unicode) as UTF-8.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
