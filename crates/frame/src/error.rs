@@ -53,4 +53,24 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// A frame's `meta.channel` that is not a Grafana Live channel
+    /// (`<scope>/<namespace>/<path>`, e.g. `ds/<datasource uid>/<path>`).
+    #[error("invalid Grafana Live channel {channel:?}: {reason}")]
+    InvalidChannel {
+        /// The channel as set on the frame.
+        channel: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A string field whose values add up to more bytes than an Arrow `Utf8` column
+    /// (32-bit offsets) holds, the column type Grafana's Arrow frames use for strings.
+    #[error("string field {field:?} holds {bytes} bytes, above Arrow Utf8's limit of {max}")]
+    StringColumnTooLarge {
+        /// The field's name.
+        field: String,
+        /// The total length of its values in bytes.
+        bytes: usize,
+        /// The limit (`i32::MAX`).
+        max: usize,
+    },
 }

@@ -73,6 +73,17 @@ pub fn write_rows_since(
     out: &mut String,
 ) -> Delta {
     let rows = frame.rows_since(since);
+    write_rows(frame, rows.rows(), with_schema, out);
+    Delta {
+        rows: rows.rows().len(),
+        missed: rows.missed(),
+        next_seq: frame.next_seq(),
+    }
+}
+
+/// Writes `rows` (from [`RingFrame::rows`], [`RingFrame::rows_since`] or
+/// [`RingFrame::rows_between`]) as one message, with the schema too when `with_schema`.
+pub fn write_rows(frame: &RingFrame, rows: Rows<'_>, with_schema: bool, out: &mut String) {
     out.push('{');
     if with_schema {
         out.push_str("\"schema\":");
@@ -80,13 +91,8 @@ pub fn write_rows_since(
         out.push(',');
     }
     out.push_str("\"data\":");
-    write_data(frame, rows.rows(), out);
+    write_data(frame, rows, out);
     out.push('}');
-    Delta {
-        rows: rows.rows().len(),
-        missed: rows.missed(),
-        next_seq: frame.next_seq(),
-    }
 }
 
 /// A RunStream's encoder: the first packet carries the schema, later ones only the new rows,

@@ -10,6 +10,10 @@
 //! - [`Value`]: one cell, borrowed.
 //! - [`json`]: Grafana's DataFrameJSON: whole-frame messages, "rows since N" deltas, and the
 //!   [`StreamEncoder`](json::StreamEncoder) that sends the schema once, then only new rows.
+//! - `sdk` (feature `sdk`): `to_sdk_frame`, a [`RingFrame`] as the `grafana-plugin-sdk`
+//!   `Frame` that QueryData returns.
+//! - `arrow` (feature `arrow`): `to_record_batch`, a [`RingFrame`] as an arrow-rs
+//!   `RecordBatch` with Grafana's Arrow metadata, and the meta/labels/config JSON strings.
 //! - [`FrameError`]: the crate's one error type.
 //!
 //! Architecture invariant: this crate knows nothing of Grafana's plugin protocol, of async
@@ -41,6 +45,11 @@ mod field;
 pub mod json;
 mod ring;
 mod value;
+
+#[cfg(feature = "arrow")]
+pub mod arrow;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 
 pub use error::FrameError;
 pub use field::{Field, FieldConfig, FrameMeta, Labels, Notice, Severity};

@@ -434,15 +434,21 @@ impl RingFrame {
     /// The rows whose sequence number is `seq` or later, oldest first whatever the append
     /// mode. [`RowsSince::missed`] counts rows at or after `seq` that were already dropped.
     pub fn rows_since(&self, seq: u64) -> RowsSince<'_> {
+        self.rows_between(seq, self.next_seq)
+    }
+
+    /// The rows whose sequence number is in `start..end`, oldest first whatever the append
+    /// mode; [`RowsSince::missed`] counts the ones in that range already dropped.
+    pub fn rows_between(&self, start: u64, end: u64) -> RowsSince<'_> {
         let first = self.first_seq();
-        let from = seq.clamp(first, self.next_seq);
-        let skip = (from - first) as usize;
+        let from = start.clamp(first, self.next_seq);
+        let to = end.clamp(from, self.next_seq);
         RowsSince {
-            missed: first.saturating_sub(seq),
+            missed: first.min(end).saturating_sub(start),
             rows: Rows {
                 frame: self,
-                front: skip,
-                back: self.len,
+                front: (from - first) as usize,
+                back: (to - first) as usize,
                 frame_order: false,
             },
         }

@@ -1,8 +1,29 @@
-//! Ringstream's Grafana backend plugin: query model, channel paths, the stream hub, the
-//! `Source` trait and its sources, and health.
+//! Ringstream's Grafana backend plugin, as a library (the `gpx_ringstream` binary is a thin
+//! `main` around [`service`]).
 //!
-//! The plugin is built on [`ringstream_frame`]; this crate is filled by the plugin issue.
+//! # Map
+//! - [`query`]: the query model, validated field by field ([`query::StreamSpec`]).
+//! - [`channel`]: [`ChannelPath`], a stream's parameters as a canonical Grafana Live path.
+//! - [`source`]: the [`Source`](source::Source) trait, the one thing to implement for a new
+//!   source, and [`SignalSource`](source::SignalSource), the tutorial's signals.
+//! - [`hub`]: the [`StreamHub`](hub::StreamHub): one producer and one ring per channel.
+//! - [`service`]: the gRPC services Grafana calls (data, diagnostics, stream).
+//! - [`clock`]: wall-clock time, replaceable by tokio's pausable time in tests.
+//! - [`PluginError`]: the crate's one error type.
+//!
+//! Architecture invariant: a query never chooses a host, and a channel path is parsed with
+//! the same validation and limits as a query.
 
+pub mod channel;
+pub mod clock;
+mod error;
+pub mod hub;
+pub mod query;
+pub mod service;
+pub mod source;
+
+pub use channel::ChannelPath;
+pub use error::PluginError;
 pub use ringstream_frame as frame;
 
 /// The plugin id Grafana knows this plugin by (`plugin.json`'s `id`).

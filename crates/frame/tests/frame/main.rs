@@ -2,7 +2,9 @@
 //! allocation counting.
 
 mod alloc;
+mod arrow;
 mod errors;
 mod json;
 mod model;
 mod ring;
+mod sdk;

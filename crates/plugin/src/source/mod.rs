@@ -1,0 +1,73 @@
+//! Sources: where a stream's rows come from. A new source is one file implementing
+//! [`Source`].
+
+mod signal;
+
+use std::future::Future;
+
+use ringstream_frame::{Field, RingFrame};
+
+pub use signal::SignalSource;
+
+use crate::hub::RowSink;
+use crate::PluginError;
+
+/// A producer of rows for one stream (one channel).
+///
+/// Lifecycle, as the [`StreamHub`](crate::hub::StreamHub) drives it:
+/// 1. When a channel is first opened (by QueryData, SubscribeStream or RunStream), the hub
+///    creates the source, gives the ring its [`fields`](Source::fields), and, when the query
+///    asked for backfill, calls [`history`](Source::history) once, synchronously, so the very
+///    first QueryData already shows history.
+/// 2. It then spawns [`run`](Source::run) on the tokio runtime. `run` pushes rows through the
+///    [`RowSink`] for as long as it likes; a stream that should never end (a signal) never
+///    returns. Returning `Ok` ends the stream for good; returning `Err` is reported to the
+///    RunStream callers, which makes Grafana restart them.
+/// 3. When no RunStream has used the channel for the hub's linger time, the hub drops the
+///    channel: the `run` future is aborted at its next await point and the ring is freed.
+///
+/// # Example
+/// A source that counts once a second:
+/// ```
+/// use std::future::Future;
+/// use ringstream_frame::{Field, FieldType, Value};
+/// use ringstream_plugin::{hub::RowSink, source::Source, PluginError};
+///
+/// struct Ticker;
+///
+/// impl Source for Ticker {
+///     fn fields(&self) -> Vec<Field> {
+///         vec![Field::new("time", FieldType::Time), Field::new("n", FieldType::Number)]
+///     }
+///
+///     fn run(self, sink: RowSink) -> impl Future<Output = Result<(), PluginError>> + Send {
+///         async move {
+///             let mut n = 0.0;
+///             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+///             loop {
+///                 tick.tick().await;
+///                 let now = sink.clock().now_ms() * 1_000_000;
+///                 sink.push_row(&[Value::Time(now), Value::Number(n)])?;
+///                 n += 1.0;
+///             }
+///         }
+///     }
+/// }
+/// ```
+pub trait Source: Send + 'static {
+    /// The fields of every row, in order.
+    fn fields(&self) -> Vec<Field>;
+
+    /// Fills `ring` with history ending at `now_ms`, before the stream goes live. The default
+    /// has none (a message bus has no past to replay).
+    ///
+    /// # Errors
+    /// When a row does not fit the ring's schema (a bug in the source).
+    fn history(&mut self, ring: &mut RingFrame, now_ms: i64) -> Result<(), PluginError> {
+        let _ = (ring, now_ms);
+        Ok(())
+    }
+
+    /// Produces live rows into `sink`; see the trait's lifecycle.
+    fn run(self, sink: RowSink) -> impl Future<Output = Result<(), PluginError>> + Send;
+}
