@@ -1,0 +1,5 @@
+//! The integration tests of `ringstream-plugin`, one binary.
+
+mod channel;
+mod hub;
+mod query;
