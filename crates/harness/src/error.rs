@@ -15,4 +15,14 @@ pub enum HarnessError {
     /// A script step that cannot be carried out.
     #[error("{0}")]
     Script(String),
+    /// Text that is not a DataFrameJSON message (see [`crate::wire`]).
+    #[error("invalid DataFrameJSON message: {0}")]
+    Decode(#[source] serde_json::Error),
+    /// A message `StreamingDataFrame.push` throws on; carries the exception's message
+    /// verbatim (e.g. `push message mismatch.  Expected: 2, received: 3 (labels=false)`).
+    #[error("StreamingDataFrame.push throws: {0}")]
+    Push(String),
+    /// A message the library accepts but [`crate::live::LiveFrame`] does not model.
+    #[error("not modelled: {0}")]
+    Unsupported(String),
 }

@@ -10,6 +10,8 @@ ringstream-harness <command>
 
 Commands:
   conformance ring   read a RingFrame op script (JSON) on stdin, print the frame (JSON)
+  conformance live   read DataFrameJSON messages and stream options (JSON) on stdin, print
+                     the frame a StreamingDataFrame would hold (JSON)
 ";
 
 fn main() -> Result<()> {
@@ -22,6 +24,15 @@ fn main() -> Result<()> {
                 .read_to_string(&mut input)
                 .context("reading the script from stdin")?;
             let frame = conformance::ring::run(&input)?;
+            println!("{frame}");
+            Ok(())
+        }
+        ["conformance", "live"] => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("reading the messages from stdin")?;
+            let frame = conformance::live::run(&input)?;
             println!("{frame}");
             Ok(())
         }

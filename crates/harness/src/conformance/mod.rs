@@ -4,6 +4,7 @@
 //! `{"length": N, "fields": [{"name", "type", "values": [...]}]}`, with time values in epoch
 //! milliseconds, null for missing values, and values in the frame's own order.
 
+pub mod live;
 pub mod ring;
 
 use ringstream_frame::Value;

@@ -92,6 +92,11 @@ fn ring_runner_matches_every_circular_data_frame_fixture() {
 }
 
 #[test]
+fn live_runner_matches_every_streaming_data_frame_fixture() {
+    check_all("live.json", "live", "input", 150);
+}
+
+#[test]
 fn ring_runner_rejects_bad_scripts_with_a_message() {
     let bad = serde_json::json!({"capacity": 0, "ops": []});
     let err = run_binary("ring", &bad).unwrap_err();

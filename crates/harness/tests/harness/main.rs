@@ -1,3 +1,4 @@
 //! The integration tests of `ringstream-harness`, one binary.
 
 mod conformance;
+mod wire;
