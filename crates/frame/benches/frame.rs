@@ -3,6 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use grafana_plugin_sdk::backend::StreamPacket;
+use ringstream_frame::json::{self, StreamEncoder};
 use ringstream_frame::{Field, FieldType, RingFrame, Value};
 
 /// The tutorial's frame (`time`, `value`), filled to capacity so every push overwrites.
@@ -67,5 +69,38 @@ fn read(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, push, read);
+/// Encoding what RunStream sends per tick: a one-row delta (ours) against re-sending the
+/// whole frame through the SDK (`data::Frame` + `StreamPacket::from_frame`).
+fn wire(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wire");
+    for capacity in [1_000, 100_000] {
+        let mut frame = full_frame(capacity);
+        let mut encoder = StreamEncoder::starting_at(frame.next_seq());
+        let mut out = String::new();
+        encoder.next_packet(&frame, &mut out); // the schema packet
+        let mut t = capacity as i64;
+        group.bench_function(BenchmarkId::new("delta_1_row", capacity), |b| {
+            b.iter(|| {
+                t += 1;
+                frame
+                    .push_row(&[Value::Time(t), Value::Number(0.25)])
+                    .unwrap();
+                encoder.next_packet(black_box(&frame), &mut out).unwrap()
+            })
+        });
+    }
+    let frame = full_frame(1_000);
+    group.bench_function("snapshot_1000_rows", |b| {
+        b.iter(|| json::snapshot(black_box(&frame)))
+    });
+    group.bench_function("sdk_frame_packet_1000_rows", |b| {
+        b.iter(|| {
+            let sdk = ringstream_frame::sdk::to_sdk_frame(black_box(&frame)).unwrap();
+            StreamPacket::<()>::from_frame(sdk.check().unwrap()).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, push, read, wire);
 criterion_main!(benches);
