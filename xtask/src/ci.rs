@@ -15,6 +15,7 @@ pub(crate) fn run() -> Result<()> {
         "warnings",
     ]))?;
     run_cmd(cargo().args(["test", "--workspace"]))?;
+    crate::frontend::run()?;
     // The committed fixtures must still be what the real @grafana/data produces.
     crate::fixtures::run(true)?;
     eprintln!("xtask ci: all checks passed");

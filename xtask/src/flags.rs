@@ -1,6 +1,8 @@
 //! The whole command line of `cargo xtask`, declared in one place.
 
-use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
 
 /// Usage text printed by `cargo xtask help` and on a bad command line.
 pub(crate) const USAGE: &str = "\
@@ -8,6 +10,15 @@ cargo xtask <command> [options]
 
 Commands:
   ci                 every check CI runs: fmt, clippy, tests, oracle fixtures
+  dist [--target TRIPLE]
+                     release build of the backend and the plugin folder dist/ (plugin.json,
+                     gpx_ringstream_<goos>_<goarch>, module.js, img/, docs); --target builds
+                     for another Rust target triple (e.g. aarch64-unknown-linux-gnu)
+  package            zip dist/ as seed-ringstream-datasource-<version>.<goos>_<goarch>.zip
+                     (one folder named after the plugin id) with .sha1 and .md5 beside it
+  validate [PATH]    offline checks of a plugin zip or folder (default: the package of dist/)
+  install --plugins-dir DIR
+                     copy dist/ into a Grafana plugins folder as DIR/seed-ringstream-datasource
   fixtures [--check] regenerate the @grafana/data conformance fixtures (needs node + npm);
                      --check compares instead of writing
   help               this text
@@ -17,6 +28,10 @@ Commands:
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Command {
     Ci,
+    Dist { target: Option<String> },
+    Package,
+    Validate { path: Option<PathBuf> },
+    Install { plugins_dir: PathBuf },
     Fixtures { check: bool },
     Help,
 }
@@ -28,18 +43,147 @@ impl Command {
         let Some(command) = args.next() else {
             return Ok(Command::Help);
         };
-        let mut rest: Vec<String> = args.collect();
-        let check = rest.iter().any(|a| a == "--check");
-        rest.retain(|a| a != "--check");
+        let rest: Vec<String> = args.collect();
+        let mut flags = Flags::new(&command, rest);
         let parsed = match command.as_str() {
             "ci" => Command::Ci,
-            "fixtures" => Command::Fixtures { check },
+            "dist" => Command::Dist {
+                target: flags.value("--target")?,
+            },
+            "package" => Command::Package,
+            "validate" => Command::Validate {
+                path: flags.positional().map(PathBuf::from),
+            },
+            "install" => Command::Install {
+                plugins_dir: flags
+                    .value("--plugins-dir")?
+                    .map(PathBuf::from)
+                    .with_context(|| {
+                        format!("`cargo xtask install` needs `--plugins-dir DIR`\n\n{USAGE}")
+                    })?,
+            },
+            "fixtures" => Command::Fixtures {
+                check: flags.switch("--check"),
+            },
             "help" | "--help" | "-h" => Command::Help,
             other => bail!("unknown command `{other}`\n\n{USAGE}"),
         };
-        if let Some(extra) = rest.first() {
-            bail!("`cargo xtask {command}` does not take `{extra}`\n\n{USAGE}");
-        }
+        flags.finish()?;
         Ok(parsed)
+    }
+}
+
+/// The options of one command; whatever is left unclaimed at the end is an error.
+struct Flags<'a> {
+    command: &'a str,
+    rest: Vec<String>,
+}
+
+impl<'a> Flags<'a> {
+    fn new(command: &'a str, rest: Vec<String>) -> Self {
+        Self { command, rest }
+    }
+
+    fn switch(&mut self, name: &str) -> bool {
+        let before = self.rest.len();
+        self.rest.retain(|a| a != name);
+        self.rest.len() != before
+    }
+
+    fn value(&mut self, name: &str) -> Result<Option<String>> {
+        let Some(at) = self.rest.iter().position(|a| a == name) else {
+            return Ok(None);
+        };
+        let value = self
+            .rest
+            .get(at + 1)
+            .cloned()
+            .with_context(|| format!("`{name}` needs a value"))?;
+        self.rest.drain(at..=at + 1);
+        Ok(Some(value))
+    }
+
+    /// The first argument that is not a flag, if any.
+    fn positional(&mut self) -> Option<String> {
+        let at = self.rest.iter().position(|a| !a.starts_with('-'))?;
+        Some(self.rest.remove(at))
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(extra) = self.rest.first() {
+            bail!(
+                "`cargo xtask {}` does not take `{extra}`\n\n{USAGE}",
+                self.command
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command> {
+        Command::parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn parses_each_command() {
+        assert_eq!(parse("ci").unwrap(), Command::Ci);
+        assert_eq!(
+            parse("fixtures --check").unwrap(),
+            Command::Fixtures { check: true }
+        );
+        assert_eq!(parse("").unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn parses_the_dist_commands() {
+        assert_eq!(parse("dist").unwrap(), Command::Dist { target: None });
+        assert_eq!(
+            parse("dist --target aarch64-unknown-linux-gnu").unwrap(),
+            Command::Dist {
+                target: Some("aarch64-unknown-linux-gnu".into())
+            }
+        );
+        assert_eq!(parse("package").unwrap(), Command::Package);
+        assert_eq!(parse("validate").unwrap(), Command::Validate { path: None });
+        assert_eq!(
+            parse("validate some.zip").unwrap(),
+            Command::Validate {
+                path: Some("some.zip".into())
+            }
+        );
+        assert_eq!(
+            parse("install --plugins-dir /var/lib/grafana/plugins").unwrap(),
+            Command::Install {
+                plugins_dir: "/var/lib/grafana/plugins".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_dist_command_lines() {
+        let err = |line: &str| parse(line).unwrap_err().to_string();
+        assert!(err("dist --target").contains("`--target` needs a value"));
+        assert!(err("dist x86_64").contains("does not take `x86_64`"));
+        assert!(err("package out.zip").contains("does not take `out.zip`"));
+        assert!(err("validate a.zip b.zip").contains("does not take `b.zip`"));
+        assert!(err("validate --strict").contains("does not take `--strict`"));
+        assert!(err("install").contains("needs `--plugins-dir DIR`"));
+        assert!(err("install --plugins-dir").contains("`--plugins-dir` needs a value"));
+    }
+
+    #[test]
+    fn rejects_unknown_commands_and_flags() {
+        assert!(parse("deploy")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown command"));
+        assert!(parse("ci --fast")
+            .unwrap_err()
+            .to_string()
+            .contains("does not take `--fast`"));
     }
 }

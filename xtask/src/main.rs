@@ -2,9 +2,17 @@
 //! command line; one module per command, each with a `run`).
 
 mod ci;
+mod dist;
 mod fixtures;
 mod flags;
+mod frontend;
+mod install;
+mod package;
+mod platform;
+#[cfg(test)]
+mod testutil;
 mod util;
+mod validate;
 
 use flags::Command;
 
@@ -12,6 +20,10 @@ fn main() -> anyhow::Result<()> {
     let command = Command::parse(std::env::args().skip(1))?;
     match command {
         Command::Ci => ci::run(),
+        Command::Dist { target } => dist::run(target),
+        Command::Package => package::run(),
+        Command::Validate { path } => validate::run(path),
+        Command::Install { plugins_dir } => install::run(plugins_dir),
         Command::Fixtures { check } => fixtures::run(check),
         Command::Help => {
             print!("{}", flags::USAGE);
