@@ -69,19 +69,37 @@ fn read(c: &mut Criterion) {
     });
 }
 
+/// The tutorial's stream as it really is: a row every 100 ms (whole milliseconds) and a
+/// `Math.random()`-like value, filled to capacity.
+fn tutorial_frame(capacity: usize) -> RingFrame {
+    let mut frame = full_frame(capacity);
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..capacity as i64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let value = (x >> 11) as f64 / (1u64 << 53) as f64;
+        let time = (1_764_288_000_000 + i * 100) * 1_000_000;
+        frame
+            .push_row(&[Value::Time(time), Value::Number(value)])
+            .expect("typed row");
+    }
+    frame
+}
+
 /// Encoding what RunStream sends per tick: a one-row delta (ours) against re-sending the
 /// whole frame through the SDK (`data::Frame` + `StreamPacket::from_frame`).
 fn wire(c: &mut Criterion) {
     let mut group = c.benchmark_group("wire");
     for capacity in [1_000, 100_000] {
-        let mut frame = full_frame(capacity);
+        let mut frame = tutorial_frame(capacity);
         let mut encoder = StreamEncoder::starting_at(frame.next_seq());
         let mut out = String::new();
         encoder.next_packet(&frame, &mut out); // the schema packet
-        let mut t = capacity as i64;
+        let mut t = 1_800_000_000_000_000_000_i64;
         group.bench_function(BenchmarkId::new("delta_1_row", capacity), |b| {
             b.iter(|| {
-                t += 1;
+                t += 100_000_000;
                 frame
                     .push_row(&[Value::Time(t), Value::Number(0.25)])
                     .unwrap();
@@ -89,7 +107,7 @@ fn wire(c: &mut Criterion) {
             })
         });
     }
-    let frame = full_frame(1_000);
+    let frame = tutorial_frame(1_000);
     group.bench_function("snapshot_1000_rows", |b| {
         b.iter(|| json::snapshot(black_box(&frame)))
     });

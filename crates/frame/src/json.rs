@@ -354,11 +354,12 @@ fn write_data(frame: &RingFrame, rows: Rows<'_>, out: &mut String) {
         }
         out.push('[');
         let mut extra: Option<Extras> = None;
-        for (i, row) in rows.clone().enumerate() {
+        out.reserve(rows.len() * 8);
+        for (i, cell) in rows.cells(j).enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            match row.get(j).unwrap_or(Value::Null) {
+            match cell {
                 Value::Null => {
                     out.push_str("null");
                     if field.field_type() == FieldType::Time {
@@ -457,7 +458,8 @@ fn write_list(out: &mut String, items: impl Iterator<Item = i64>) {
 /// fraction, as JavaScript prints them.
 fn write_f64(out: &mut String, x: f64) {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    if x.fract() == 0.0 && x.abs() < EXACT {
+    // `x as i64 as f64 == x` is the integral test without a call to `trunc`.
+    if x.abs() < EXACT && (x as i64) as f64 == x {
         out.push_str(itoa::Buffer::new().format(x as i64));
     } else {
         out.push_str(ryu::Buffer::new().format_finite(x));

@@ -555,6 +555,20 @@ impl<'a> Rows<'a> {
     }
 }
 
+impl<'a> Rows<'a> {
+    /// The cells of field `j` in these rows, in iteration order, read straight from the
+    /// column (the encoders' hot loop: no `Row` per cell).
+    pub(crate) fn cells(&self, j: usize) -> impl Iterator<Item = Value<'a>> + 'a {
+        let frame = self.frame;
+        let column = &frame.columns[j];
+        let frame_order = self.frame_order;
+        (self.front..self.back).map(move |i| {
+            let i = if frame_order { frame.push_order(i) } else { i };
+            column.get(frame.slot(i))
+        })
+    }
+}
+
 impl<'a> Iterator for Rows<'a> {
     type Item = Row<'a>;
 

@@ -450,3 +450,39 @@ fn decimals_beyond_the_sdks_u16_are_clamped() {
     let config = sdk_frame.fields()[0].config.as_ref().unwrap();
     assert_eq!(config.decimals, Some(u16::MAX));
 }
+
+/// Per tick at capacity 1 000, the delta RunStream sends is over 100× smaller than the SDK's
+/// way (the whole frame as a `StreamPacket`). Bytes are deterministic, so this is a test;
+/// the CPU side is in the criterion benchmark `wire`.
+#[test]
+fn a_one_row_delta_is_over_100_times_smaller_than_resending_the_frame() {
+    use ringstream_frame::json::StreamEncoder;
+
+    let mut frame = RingFrame::new(1_000)
+        .with_field(Field::new("time", FieldType::Time))
+        .and_then(|f| f.with_field(Field::new("value", FieldType::Number)))
+        .unwrap();
+    let row = |i: i64| {
+        [
+            Value::Time((1_764_288_000_000 + i * 100) * 1_000_000),
+            Value::Number(0.123_456_789_012_345_6 * i as f64),
+        ]
+    };
+    for i in 0..1_000 {
+        frame.push_row(&row(i)).unwrap();
+    }
+    let mut encoder = StreamEncoder::starting_at(frame.next_seq());
+    let mut out = String::new();
+    encoder.next_packet(&frame, &mut out); // schema, once
+    frame.push_row(&row(1_000)).unwrap();
+    encoder.next_packet(&frame, &mut out).unwrap();
+    let delta = out.len();
+
+    // `StreamPacket::from_frame` keeps its bytes private; `InitialData::from_frame` with
+    // `FrameInclude::All` runs the same encoder and exposes them.
+    let sdk = to_sdk_frame(&frame).unwrap();
+    let initial = InitialData::from_frame(sdk.check().unwrap(), FrameInclude::All).unwrap();
+    let wire: pluginv2::SubscribeStreamResponse = SubscribeStreamResponse::ok(Some(initial)).into();
+    let full = wire.data.len();
+    assert!(full >= 100 * delta, "delta {delta} B, full frame {full} B");
+}
