@@ -21,12 +21,8 @@ use arrow_array::{
     TimestampNanosecondArray,
 };
 use arrow_schema::{DataType, Field as ArrowField, Metadata, Schema, TimeUnit};
-use serde_json::Value as Json;
 
 use crate::{Field, FieldConfig, FieldType, FrameError, FrameMeta, Labels, RingFrame, Value};
-
-/// The most bytes the strings of one field may add up to: `Utf8` offsets are `i32`.
-const MAX_UTF8_BYTES: usize = i32::MAX as usize;
 
 /// Converts a [`RingFrame`] into an Arrow [`RecordBatch`] laid out as grafana-plugin-sdk-go
 /// lays out a frame (see the module docs), rows in the frame's order ([`RingFrame::rows`]:
@@ -102,17 +98,10 @@ fn column(frame: &RingFrame, j: usize, field: &Field) -> Result<ArrayRef, FrameE
                 })
                 .collect::<Float64Array>(),
         ),
-        FieldType::String => {
-            let strings: Vec<Option<&str>> = cells
-                .map(|v| match v {
-                    Value::String(s) => Some(s),
-                    _ => None,
-                })
-                .collect();
-            let bytes = strings.iter().flatten().map(|s| s.len()).sum();
-            check_utf8_bytes(field.name(), bytes)?;
-            Arc::new(StringArray::from(strings))
-        }
+        FieldType::String => Arc::new(StringArray::from(crate::utf8::string_cells(
+            field.name(),
+            cells,
+        )?)),
         FieldType::Boolean => Arc::new(
             cells
                 .map(|v| match v {
@@ -124,184 +113,34 @@ fn column(frame: &RingFrame, j: usize, field: &Field) -> Result<ArrayRef, FrameE
     })
 }
 
-/// [`FrameError::StringColumnTooLarge`] when `bytes` does not fit `Utf8` offsets.
-fn check_utf8_bytes(field: &str, bytes: usize) -> Result<(), FrameError> {
-    if bytes > MAX_UTF8_BYTES {
-        return Err(FrameError::StringColumnTooLarge {
-            field: field.to_owned(),
-            bytes,
-            max: MAX_UTF8_BYTES,
-        });
-    }
-    Ok(())
-}
-
 // ---- Grafana's JSON strings ---------------------------------------------------------------
 
-/// Grafana's frame `meta` as JSON, as grafana-plugin-sdk-go's `FrameMeta` marshals it;
-/// `None` when `meta` is empty (Go leaves the key out when `Frame.Meta` is nil).
-///
-/// Keys, in Go's struct order: `typeVersion` (always `[0,0]`: Go's `FrameMeta.TypeVersion`
-/// has no `omitempty`), `notices` (`[{"severity":…,"text":…}]`, severity always written),
-/// `channel`, `preferredVisualisationType`, `executedQueryString`; unset ones left out.
-///
-/// The DataFrameJSON encoder (`crate::json`) should reuse or match this. The JSON is the
-/// same as Go's value for value; bytes differ only where Go's `encoding/json` also escapes
-/// `<`, `>`, `&`, U+2028 and U+2029 (this writes them as they are, as JavaScript does).
+/// Grafana's frame `meta` as JSON (see [`crate::json::write_meta`]); `None` when `meta` is
+/// empty (Go leaves the key out when `Frame.Meta` is nil).
 pub fn meta_json(meta: &FrameMeta) -> Option<String> {
-    if meta.is_empty() {
-        return None;
-    }
-    let mut obj = JsonObject::new();
-    obj.raw("typeVersion", "[0,0]");
-    if !meta.notices.is_empty() {
-        let mut notices = String::from("[");
-        for (i, notice) in meta.notices.iter().enumerate() {
-            if i > 0 {
-                notices.push(',');
-            }
-            let mut n = JsonObject::new();
-            n.str("severity", notice.severity.as_str());
-            n.str("text", &notice.text);
-            notices.push_str(&n.finish());
-        }
-        notices.push(']');
-        obj.raw("notices", &notices);
-    }
-    obj.opt_str("channel", meta.channel.as_deref());
-    obj.opt_str(
-        "preferredVisualisationType",
-        meta.preferred_visualisation_type.as_deref(),
-    );
-    obj.opt_str("executedQueryString", meta.executed_query_string.as_deref());
-    Some(obj.finish())
+    (!meta.is_empty()).then(|| {
+        let mut out = String::new();
+        crate::json::write_meta(meta, &mut out);
+        out
+    })
 }
 
-/// A field's labels as a JSON object, keys sorted (as Go's `encoding/json` sorts map keys);
-/// `None` when there are none (Go writes `labels` only for a non-nil map).
-///
-/// The DataFrameJSON encoder (`crate::json`) should reuse or match this.
+/// A field's labels as a JSON object (see [`crate::json::write_labels`]); `None` when there
+/// are none (Go writes `labels` only for a non-nil map).
 pub fn labels_json(labels: &Labels) -> Option<String> {
-    if labels.is_empty() {
-        return None;
-    }
-    let mut obj = JsonObject::new();
-    for (key, value) in labels {
-        obj.str(key, value);
-    }
-    Some(obj.finish())
+    (!labels.is_empty()).then(|| {
+        let mut out = String::new();
+        crate::json::write_labels(labels, &mut out);
+        out
+    })
 }
 
-/// A field's config as Grafana's `FieldConfig` JSON, as grafana-plugin-sdk-go marshals it;
+/// A field's config as Grafana's `FieldConfig` JSON (see [`crate::json::write_config`]);
 /// `None` when the config is empty (Go writes `config` only for a non-nil config).
-///
-/// Keys, in Go's struct order, unset ones left out: `displayName`, `displayNameFromDS`,
-/// `description`, `unit`, `decimals`, `min`, `max`. A NaN or infinite `min`/`max` is written
-/// as `null`, as Go's `ConfFloat64` does. Integral numbers are written without a fraction
-/// (`100`, as JavaScript and Go print them).
-///
-/// The DataFrameJSON encoder (`crate::json`) should reuse or match this.
 pub fn config_json(config: &FieldConfig) -> Option<String> {
-    if config.is_empty() {
-        return None;
-    }
-    let mut obj = JsonObject::new();
-    obj.opt_str("displayName", config.display_name.as_deref());
-    obj.opt_str("displayNameFromDS", config.display_name_from_ds.as_deref());
-    obj.opt_str("description", config.description.as_deref());
-    obj.opt_str("unit", config.unit.as_deref());
-    if let Some(d) = config.decimals {
-        obj.raw("decimals", &d.to_string());
-    }
-    for (key, value) in [("min", config.min), ("max", config.max)] {
-        if let Some(x) = value {
-            obj.raw(key, &json_f64(x));
-        }
-    }
-    Some(obj.finish())
-}
-
-/// A float as JSON: `null` for NaN and ±Inf (Go's `ConfFloat64`), integral values without a
-/// fraction, others in the shortest form that reads back exactly.
-fn json_f64(x: f64) -> String {
-    /// 2^53: integral floats below it are exact as `i64`.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    if !x.is_finite() {
-        "null".to_owned()
-    } else if x.fract() == 0.0 && x.abs() < EXACT {
-        // Exact: `x` is integral and below 2^53 in magnitude.
-        (x as i64).to_string()
-    } else {
-        Json::from(x).to_string()
-    }
-}
-
-/// A JSON object written key by key, in the order given.
-struct JsonObject {
-    buf: String,
-}
-
-impl JsonObject {
-    fn new() -> Self {
-        Self {
-            buf: String::from("{"),
-        }
-    }
-
-    /// Adds `key` with an already encoded JSON value.
-    fn raw(&mut self, key: &str, json: &str) {
-        if self.buf.len() > 1 {
-            self.buf.push(',');
-        }
-        // serde_json's `Value` display escapes exactly as JSON requires.
-        self.buf.push_str(&Json::from(key).to_string());
-        self.buf.push(':');
-        self.buf.push_str(json);
-    }
-
-    /// Adds `key` with a string value.
-    fn str(&mut self, key: &str, value: &str) {
-        self.raw(key, &Json::from(value).to_string());
-    }
-
-    /// Adds `key` with a string value when there is one.
-    fn opt_str(&mut self, key: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            self.str(key, value);
-        }
-    }
-
-    fn finish(mut self) -> String {
-        self.buf.push('}');
-        self.buf
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // A column past 2 GiB cannot be built in a test; the limit check itself can.
-    #[test]
-    fn utf8_limit_is_i32_max() {
-        assert_eq!(check_utf8_bytes("s", i32::MAX as usize), Ok(()));
-        assert_eq!(
-            check_utf8_bytes("s", i32::MAX as usize + 1),
-            Err(FrameError::StringColumnTooLarge {
-                field: "s".into(),
-                bytes: i32::MAX as usize + 1,
-                max: i32::MAX as usize,
-            })
-        );
-    }
-
-    #[test]
-    fn floats_as_go_and_javascript_print_them() {
-        assert_eq!(json_f64(100.0), "100");
-        assert_eq!(json_f64(-0.5), "-0.5");
-        assert_eq!(json_f64(0.1), "0.1");
-        assert_eq!(json_f64(1e300), "1e+300");
-        assert_eq!(json_f64(f64::NAN), "null");
-        assert_eq!(json_f64(f64::NEG_INFINITY), "null");
-    }
+    (!config.is_empty()).then(|| {
+        let mut out = String::new();
+        crate::json::write_config(config, &mut out);
+        out
+    })
 }

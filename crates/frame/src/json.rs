@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{FieldConfig, FieldType, FrameMeta, RingFrame, Rows, Value};
+use crate::{FieldConfig, FieldType, FrameMeta, Labels, RingFrame, Rows, Value};
 
 /// Which parts of the frame a message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,16 +218,8 @@ pub fn write_schema(frame: &RingFrame, out: &mut String) {
             ",\"type\":\"{ty}\",\"typeInfo\":{{\"frame\":\"{go_type}\",\"nullable\":true}}"
         );
         if !field.labels.is_empty() {
-            out.push_str(",\"labels\":{");
-            for (i, (k, v)) in field.labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(out, k);
-                out.push(':');
-                write_str(out, v);
-            }
-            out.push('}');
+            out.push_str(",\"labels\":");
+            write_labels(&field.labels, out);
         }
         if !field.config.is_empty() {
             out.push_str(",\"config\":");
@@ -238,26 +230,14 @@ pub fn write_schema(frame: &RingFrame, out: &mut String) {
     out.push_str("]}");
 }
 
-/// Writes Grafana's frame meta object (camelCase keys, unset ones left out).
+/// Writes Grafana's frame meta object as grafana-plugin-sdk-go's `FrameMeta` marshals it:
+/// keys in Go's struct order (`typeVersion`, always `[0,0]` as Go has no `omitempty` on it;
+/// `notices`; `channel`; `preferredVisualisationType`; `executedQueryString`), unset ones left
+/// out. Used by both DataFrameJSON and the Arrow metadata, so the two always agree.
 pub fn write_meta(meta: &FrameMeta, out: &mut String) {
-    out.push('{');
-    let mut obj = Obj::new();
-    for (key, value) in [
-        ("channel", &meta.channel),
-        ("executedQueryString", &meta.executed_query_string),
-        (
-            "preferredVisualisationType",
-            &meta.preferred_visualisation_type,
-        ),
-    ] {
-        if let Some(v) = value {
-            obj.key(out, key);
-            write_str(out, v);
-        }
-    }
+    out.push_str("{\"typeVersion\":[0,0]");
     if !meta.notices.is_empty() {
-        obj.key(out, "notices");
-        out.push('[');
+        out.push_str(",\"notices\":[");
         for (i, notice) in meta.notices.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -272,18 +252,34 @@ pub fn write_meta(meta: &FrameMeta, out: &mut String) {
         }
         out.push(']');
     }
+    for (key, value) in [
+        ("channel", &meta.channel),
+        (
+            "preferredVisualisationType",
+            &meta.preferred_visualisation_type,
+        ),
+        ("executedQueryString", &meta.executed_query_string),
+    ] {
+        if let Some(v) = value {
+            let _ = write!(out, ",\"{key}\":");
+            write_str(out, v);
+        }
+    }
     out.push('}');
 }
 
-/// Writes Grafana's field config object (camelCase keys, unset ones left out).
+/// Writes a field's config as grafana-plugin-sdk-go's `FieldConfig` marshals it: keys in
+/// Go's struct order (`displayName`, `displayNameFromDS`, `description`, `unit`, `decimals`,
+/// `min`, `max`), unset ones left out, a NaN or infinite `min`/`max` as `null` (Go's
+/// `ConfFloat64`).
 pub fn write_config(config: &FieldConfig, out: &mut String) {
     out.push('{');
     let mut obj = Obj::new();
     for (key, value) in [
         ("displayName", &config.display_name),
         ("displayNameFromDS", &config.display_name_from_ds),
-        ("unit", &config.unit),
         ("description", &config.description),
+        ("unit", &config.unit),
     ] {
         if let Some(v) = value {
             obj.key(out, key);
@@ -295,10 +291,28 @@ pub fn write_config(config: &FieldConfig, out: &mut String) {
         out.push_str(itoa::Buffer::new().format(d));
     }
     for (key, value) in [("min", config.min), ("max", config.max)] {
-        if let Some(x) = value.filter(|x| x.is_finite()) {
+        if let Some(x) = value {
             obj.key(out, key);
-            write_f64(out, x);
+            if x.is_finite() {
+                write_f64(out, x);
+            } else {
+                out.push_str("null");
+            }
         }
+    }
+    out.push('}');
+}
+
+/// Writes a field's labels as a JSON object, keys sorted (as Go sorts map keys).
+pub fn write_labels(labels: &Labels, out: &mut String) {
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k);
+        out.push(':');
+        write_str(out, v);
     }
     out.push('}');
 }
@@ -458,7 +472,7 @@ fn write_list(out: &mut String, items: impl Iterator<Item = i64>) {
 /// fraction, as JavaScript prints them.
 fn write_f64(out: &mut String, x: f64) {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    // `x as i64 as f64 == x` is the integral test without a call to `trunc`.
+                                                // `x as i64 as f64 == x` is the integral test without a call to `trunc`.
     if x.abs() < EXACT && (x as i64) as f64 == x {
         out.push_str(itoa::Buffer::new().format(x as i64));
     } else {

@@ -44,6 +44,8 @@ mod error;
 mod field;
 pub mod json;
 mod ring;
+#[cfg(any(feature = "sdk", feature = "arrow"))]
+mod utf8;
 mod value;
 
 #[cfg(feature = "arrow")]

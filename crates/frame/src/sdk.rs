@@ -21,9 +21,6 @@ use grafana_plugin_sdk::live::Channel;
 
 use crate::{FieldConfig, FieldType, FrameError, FrameMeta, RingFrame, Severity, Value};
 
-/// The most bytes the strings of one field may add up to: Arrow `Utf8` offsets are `i32`.
-const MAX_UTF8_BYTES: usize = i32::MAX as usize;
-
 /// Converts a [`RingFrame`] into the SDK's [`Frame`], rows in the frame's order
 /// ([`RingFrame::rows`]: oldest → newest in tail mode, newest → oldest in head mode).
 ///
@@ -72,15 +69,7 @@ pub fn to_sdk_frame(frame: &RingFrame) -> Result<Frame, FrameError> {
                 })
                 .into_opt_field(field.name()),
             FieldType::String => {
-                let strings: Vec<Option<&str>> = cells
-                    .map(|v| match v {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect();
-                let bytes = strings.iter().flatten().map(|s| s.len()).sum();
-                check_utf8_bytes(field.name(), bytes)?;
-                strings.into_opt_field(field.name())
+                crate::utf8::string_cells(field.name(), cells)?.into_opt_field(field.name())
             }
             FieldType::Boolean => cells
                 .map(|v| match v {
@@ -97,18 +86,6 @@ pub fn to_sdk_frame(frame: &RingFrame) -> Result<Frame, FrameError> {
     }
     out.meta = meta;
     Ok(out)
-}
-
-/// [`FrameError::StringColumnTooLarge`] when `bytes` does not fit Arrow `Utf8` offsets.
-fn check_utf8_bytes(field: &str, bytes: usize) -> Result<(), FrameError> {
-    if bytes > MAX_UTF8_BYTES {
-        return Err(FrameError::StringColumnTooLarge {
-            field: field.to_owned(),
-            bytes,
-            max: MAX_UTF8_BYTES,
-        });
-    }
-    Ok(())
 }
 
 /// The SDK's field config, `None` for an empty one.
@@ -192,24 +169,5 @@ fn severity(severity: Severity) -> sdk::Severity {
         Severity::Info => sdk::Severity::Info,
         Severity::Warning => sdk::Severity::Warning,
         Severity::Error => sdk::Severity::Error,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // A column past 2 GiB cannot be built in a test; the limit check itself can.
-    #[test]
-    fn utf8_limit_is_i32_max() {
-        assert_eq!(check_utf8_bytes("s", i32::MAX as usize), Ok(()));
-        assert_eq!(
-            check_utf8_bytes("s", i32::MAX as usize + 1),
-            Err(FrameError::StringColumnTooLarge {
-                field: "s".into(),
-                bytes: i32::MAX as usize + 1,
-                max: i32::MAX as usize,
-            })
-        );
     }
 }

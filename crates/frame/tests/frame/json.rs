@@ -33,7 +33,7 @@ fn snapshot_holds_schema_and_rows_in_frame_order() {
     assert_eq!(
         json::snapshot(&frame),
         concat!(
-            r#"{"schema":{"name":"signal","refId":"A","meta":{"channel":"ds/uid/signal/v1"},"#,
+            r#"{"schema":{"name":"signal","refId":"A","meta":{"typeVersion":[0,0],"channel":"ds/uid/signal/v1"},"#,
             r#""fields":[{"name":"time","type":"time","typeInfo":{"frame":"time.Time","nullable":true}},"#,
             r#"{"name":"value","type":"number","typeInfo":{"frame":"float64","nullable":true}}]},"#,
             r#""data":{"values":[[2000,3000],[1,-2.25]]}}"#
@@ -130,11 +130,11 @@ fn labels_config_and_notices_are_in_the_schema() {
     );
     assert_eq!(
         field["config"],
-        json!({"displayName": "Temperature", "unit": "celsius", "decimals": 2, "min": -40})
+        json!({"displayName": "Temperature", "unit": "celsius", "decimals": 2, "min": -40, "max": null})
     );
     assert_eq!(
         msg["schema"]["meta"],
-        json!({"notices": [{"severity": "warning", "text": "reconnected after 3 s"}]})
+        json!({"typeVersion": [0, 0], "notices": [{"severity": "warning", "text": "reconnected after 3 s"}]})
     );
 }
 
