@@ -14,7 +14,22 @@ pub(crate) fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run_cmd(cargo().args(["test", "--workspace"]))?;
+    crate::setup::ensure_mosquitto()?; // the MQTT tests start their own broker
+
+    // `cargo test --workspace` builds gpx_ringstream (the plugin's own integration tests need
+    // it) before any test runs: the harness's end-to-end tests take that executable instead
+    // of building it again with other dependency features. CI=true: insta fails on a
+    // snapshot mismatch and writes nothing.
+    let plugin = crate::util::project_root()
+        .join("target")
+        .join("debug")
+        .join(format!("gpx_ringstream{}", std::env::consts::EXE_SUFFIX));
+    let mut test = cargo();
+    test.args(["test", "--workspace"]).env("CI", "true");
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        test.env("RINGSTREAM_PLUGIN_EXE", plugin);
+    }
+    run_cmd(&mut test)?;
     crate::frontend::run()?;
     // The committed fixtures must still be what the real @grafana/data produces.
     crate::fixtures::run(true)?;

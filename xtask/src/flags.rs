@@ -19,6 +19,10 @@ Commands:
   validate [PATH]    offline checks of a plugin zip or folder (default: the package of dist/)
   install --plugins-dir DIR
                      copy dist/ into a Grafana plugins folder as DIR/seed-ringstream-datasource
+  demo [--seconds N] [--query JSON]
+                     see it stream: build the plugin and the harness, start the plugin as
+                     Grafana does and show the live panel view in the terminal (the
+                     tutorial's stream by default) until Ctrl-C, or for N seconds
   fixtures [--check] regenerate the @grafana/data conformance fixtures (needs node + npm);
                      --check compares instead of writing
   help               this text
@@ -32,6 +36,7 @@ pub(crate) enum Command {
     Package,
     Validate { path: Option<PathBuf> },
     Install { plugins_dir: PathBuf },
+    Demo(crate::demo::DemoArgs),
     Fixtures { check: bool },
     Help,
 }
@@ -62,6 +67,10 @@ impl Command {
                         format!("`cargo xtask install` needs `--plugins-dir DIR`\n\n{USAGE}")
                     })?,
             },
+            "demo" => Command::Demo(crate::demo::DemoArgs {
+                seconds: flags.value("--seconds")?,
+                query: flags.value("--query")?,
+            }),
             "fixtures" => Command::Fixtures {
                 check: flags.switch("--check"),
             },
@@ -173,6 +182,27 @@ mod tests {
         assert!(err("validate --strict").contains("does not take `--strict`"));
         assert!(err("install").contains("needs `--plugins-dir DIR`"));
         assert!(err("install --plugins-dir").contains("`--plugins-dir` needs a value"));
+    }
+
+    #[test]
+    fn parses_the_demo_command() {
+        use crate::demo::DemoArgs;
+        assert_eq!(parse("demo").unwrap(), Command::Demo(DemoArgs::default()));
+        assert_eq!(
+            parse("demo --seconds 5 --query {}").unwrap(),
+            Command::Demo(DemoArgs {
+                seconds: Some("5".into()),
+                query: Some("{}".into()),
+            })
+        );
+        assert!(parse("demo --seconds")
+            .unwrap_err()
+            .to_string()
+            .contains("`--seconds` needs a value"));
+        assert!(parse("demo --fast")
+            .unwrap_err()
+            .to_string()
+            .contains("does not take `--fast`"));
     }
 
     #[test]

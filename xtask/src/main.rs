@@ -2,6 +2,7 @@
 //! command line; one module per command, each with a `run`).
 
 mod ci;
+mod demo;
 mod dist;
 mod fixtures;
 mod flags;
@@ -9,6 +10,7 @@ mod frontend;
 mod install;
 mod package;
 mod platform;
+mod setup;
 #[cfg(test)]
 mod testutil;
 mod util;
@@ -24,6 +26,7 @@ fn main() -> anyhow::Result<()> {
         Command::Package => package::run(),
         Command::Validate { path } => validate::run(path),
         Command::Install { plugins_dir } => install::run(plugins_dir),
+        Command::Demo(args) => demo::run(args),
         Command::Fixtures { check } => fixtures::run(check),
         Command::Help => {
             print!("{}", flags::USAGE);

@@ -6,6 +6,12 @@
 //! [`RingFrame`] of the query's `capacity`, and one producer task running the stream's
 //! [`Source`]. [`StreamHub::open`] returns the channel, creating it on first use; at most
 //! [`HubConfig::max_channels`] exist at once ([`PluginError::TooManyChannels`] beyond).
+//! Signal channels are shared by every data source; an MQTT or WebSocket channel belongs to
+//! one data source instance and settings version ([`InstanceKey`]): it is keyed by
+//! (instance, path), opened with [`StreamHub::open_in`], and a settings change makes new
+//! channels with new connections while the old ones linger out. The hub dispatches a
+//! channel's [`SourceSpec`] to its source; the MQTT and WebSocket sources share one
+//! connection per instance (per instance and path for WebSocket) among their channels.
 //!
 //! **Capacity.** The ring keeps the newest `capacity` rows; older rows are dropped as new
 //! ones arrive. Nothing else in a channel grows with time.
@@ -15,7 +21,9 @@
 //! created. Each of Grafana's three calls sees the ring through the cursor, which is what
 //! keeps every row in a panel exactly once:
 //! - QueryData ([`Channel::query_frame`]) returns the published rows within the query's time
-//!   range, and remembers the cursor as the channel's *served* mark;
+//!   range, and remembers the cursor as the channel's *served* mark (or, when published rows
+//!   are newer than the range's end, the first of those: they come with the initial data
+//!   instead, so a browser clock behind the plugin's costs the panel no row);
 //! - SubscribeStream ([`Channel::initial_data`]) returns the schema and the rows published
 //!   since the served mark: what a panel that just ran its query has not seen. A subscriber
 //!   that ran no query since the channel was created gets every published row;
@@ -29,7 +37,14 @@
 //! rows published in between. Grafana gives the plugin no way to tell its panels apart.)
 //!
 //! **Pacing.** A RunStream sends at most one packet per `tickMs`; rows arriving faster are
-//! batched into the next packet, and none is dropped that the ring still holds.
+//! batched into the next packet, and none is dropped that the ring still holds. (For MQTT
+//! and WebSocket, whose messages come when they come, `tickMs` is only this batching
+//! interval.)
+//!
+//! **Notices.** A source may put notices on its frame's meta (a lost connection, skipped
+//! messages); changing them is a schema change, which wakes the RunStreams so that the
+//! next packet carries the new schema even when no row came. QueryData's frame carries
+//! them too.
 //!
 //! **Lagging.** A RunStream that falls more than `capacity` rows behind skips what the ring
 //! dropped; the packet after the gap is logged with the number of rows missed.
@@ -54,7 +69,8 @@ use tokio::time::Instant;
 use crate::channel::ChannelPath;
 use crate::clock::{Clock, SystemClock};
 use crate::query::{SourceSpec, StreamSpec};
-use crate::source::{SignalSource, Source};
+use crate::settings::{InstanceKey, Settings};
+use crate::source::{Connections, MqttSource, SignalSource, Source, WebSocketSource};
 use crate::PluginError;
 
 /// Limits and time of a [`StreamHub`].
@@ -97,11 +113,20 @@ pub struct StreamHub {
 #[derive(Debug)]
 struct Inner {
     config: HubConfig,
-    channels: Mutex<HashMap<ChannelPath, Arc<Channel>>>,
+    channels: Mutex<HashMap<ChannelKey, Arc<Channel>>>,
+    connections: Connections,
+}
+
+/// A channel's identity: its path, and for sources that read a data source's connection,
+/// the instance (and settings version) it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ChannelKey {
+    instance: Option<InstanceKey>,
+    path: ChannelPath,
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section leaves its data consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -112,6 +137,7 @@ impl StreamHub {
         let inner = Arc::new(Inner {
             config,
             channels: Mutex::new(HashMap::new()),
+            connections: Connections::default(),
         });
         tokio::spawn(reap(Arc::downgrade(&inner)));
         Self { inner }
@@ -127,34 +153,106 @@ impl StreamHub {
         lock(&self.inner.channels).len()
     }
 
+    /// MQTT and WebSocket connections open now.
+    pub fn connection_count(&self) -> (usize, usize) {
+        self.inner.connections.live()
+    }
+
     /// The channel for `spec`, created (with its history, when the spec asks for backfill)
-    /// if it does not exist.
+    /// if it does not exist. For streams that need no data source connection (signals);
+    /// see [`StreamHub::open_in`].
     ///
     /// # Errors
-    /// [`PluginError::TooManyChannels`] at the limit; a source's history failing.
+    /// [`PluginError::TooManyChannels`] at the limit; a source's history failing;
+    /// [`PluginError::NotConfigured`] for an MQTT or WebSocket spec.
     pub fn open(&self, path: &ChannelPath, spec: &StreamSpec) -> Result<Arc<Channel>, PluginError> {
+        self.open_in(None, path, spec)
+    }
+
+    /// The channel for `spec` of the data source instance whose `settings` are given
+    /// (needed by MQTT and WebSocket streams, ignored by signals), created if it does not
+    /// exist.
+    ///
+    /// # Errors
+    /// [`PluginError::TooManyChannels`] at the limit; [`PluginError::NotConfigured`] when
+    /// the stream needs a connection the settings lack; a source's history failing.
+    pub fn open_in(
+        &self,
+        settings: Option<&Arc<Settings>>,
+        path: &ChannelPath,
+        spec: &StreamSpec,
+    ) -> Result<Arc<Channel>, PluginError> {
+        let settings = if spec.source.needs_connection() {
+            Some(settings.ok_or(PluginError::NotConfigured {
+                kind: spec.source.name(),
+                setting: match spec.source {
+                    SourceSpec::WebSocket { .. } => "websocketUrl",
+                    _ => "mqttUrl",
+                },
+            })?)
+        } else {
+            None
+        };
+        let key = ChannelKey {
+            instance: settings.map(|s| s.key.clone()),
+            path: path.clone(),
+        };
         let mut channels = lock(&self.inner.channels);
-        if let Some(channel) = channels.get(path) {
+        if let Some(channel) = channels.get(&key) {
             if !channel.failed() {
                 channel.touch();
                 return Ok(Arc::clone(channel));
             }
         }
-        if channels.len() >= self.inner.config.max_channels && !channels.contains_key(path) {
+        if channels.len() >= self.inner.config.max_channels && !channels.contains_key(&key) {
             return Err(PluginError::TooManyChannels {
                 max: self.inner.config.max_channels,
             });
         }
-        let channel = Arc::new(self.create(path, spec)?);
-        channels.insert(path.clone(), Arc::clone(&channel));
+        let channel = Arc::new(self.create(path, spec, settings)?);
+        channels.insert(key, Arc::clone(&channel));
         Ok(channel)
     }
 
-    fn create(&self, path: &ChannelPath, spec: &StreamSpec) -> Result<Channel, PluginError> {
+    /// Makes the channel's source: the dispatch over source kinds.
+    fn create(
+        &self,
+        path: &ChannelPath,
+        spec: &StreamSpec,
+        settings: Option<&Arc<Settings>>,
+    ) -> Result<Channel, PluginError> {
         let clock = Arc::clone(&self.inner.config.clock);
-        let SourceSpec::Signal(_) = spec.source;
-        let seed = spec.seed.unwrap_or_else(|| random_seed(clock.now_ms()));
-        let mut source = SignalSource::new(spec, seed);
+        let connections = &self.inner.connections;
+        let not_configured = |kind, setting| PluginError::NotConfigured { kind, setting };
+        match &spec.source {
+            SourceSpec::Signal(_) => {
+                let seed = spec.seed.unwrap_or_else(|| random_seed(clock.now_ms()));
+                tracing::debug!(%path, seed, "signal stream opening");
+                self.start(path, spec, SignalSource::new(spec, seed))
+            }
+            SourceSpec::Mqtt { .. } => {
+                let settings = settings.ok_or_else(|| not_configured("mqtt", "mqttUrl"))?;
+                let source = MqttSource::new(&connections.mqtt, settings, spec, clock)?;
+                self.start(path, spec, source)
+            }
+            SourceSpec::WebSocket { .. } => {
+                let settings =
+                    settings.ok_or_else(|| not_configured("websocket", "websocketUrl"))?;
+                let source = WebSocketSource::new(&connections.websocket, settings, spec, clock)?;
+                self.start(path, spec, source)
+            }
+        }
+    }
+
+    /// The channel around `source`: its ring (with history when the spec asks for
+    /// backfill) and its producer task.
+    fn start<S: Source>(
+        &self,
+        path: &ChannelPath,
+        spec: &StreamSpec,
+        mut source: S,
+    ) -> Result<Channel, PluginError> {
+        let clock = Arc::clone(&self.inner.config.clock);
         let mut ring = RingFrame::try_new(spec.capacity, AppendMode::Tail)?;
         for field in source.fields() {
             ring.add_field(field)?;
@@ -185,7 +283,7 @@ impl StreamHub {
             *lock(&producer_shared.failure) = Some(why);
             producer_shared.seq.send_modify(|_| {}); // wake RunStreams so they see it
         });
-        tracing::debug!(path = %path, seed, "stream opened");
+        tracing::debug!(path = %path, "stream opened");
         Ok(Channel {
             path: path.clone(),
             tick: Duration::from_millis(spec.tick_ms),
@@ -213,11 +311,11 @@ async fn reap(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         let now = Instant::now();
         let linger = inner.config.linger;
-        lock(&inner.channels).retain(|path, channel| {
+        lock(&inner.channels).retain(|key, channel| {
             let state = lock(&channel.state);
             let keep = state.run_streams > 0 || now.duration_since(state.idle_since) < linger;
             if !keep {
-                tracing::debug!(%path, "stream closed after linger");
+                tracing::debug!(path = %key.path, "stream closed after linger");
             }
             keep
         });
@@ -265,15 +363,17 @@ impl RowSink {
             .map_err(PluginError::from)
     }
 
-    /// Runs `f` on the ring (to push several rows, or add fields), then wakes readers.
+    /// Runs `f` on the ring (to push several rows, add fields or change notices), then
+    /// wakes readers when rows or the schema changed.
     pub fn with_ring<R>(&self, f: impl FnOnce(&mut RingFrame) -> R) -> R {
-        let (out, next) = {
+        let (out, next, schema_changed) = {
             let mut ring = lock(&self.shared.ring);
+            let schema = ring.schema_version();
             let out = f(&mut ring);
-            (out, ring.next_seq())
+            (out, ring.next_seq(), ring.schema_version() != schema)
         };
         self.shared.seq.send_if_modified(|seq| {
-            let changed = *seq != next;
+            let changed = *seq != next || schema_changed;
             *seq = next;
             changed
         });
@@ -331,31 +431,43 @@ impl Channel {
     }
 
     /// QueryData's frame: the published rows with a time in `from_ms..=to_ms`, oldest first,
-    /// with the ring's schema. Marks them served.
+    /// with the ring's schema. Marks them served, up to the first published row newer than
+    /// `to_ms` (see the module docs).
     pub fn query_frame(&self, from_ms: i64, to_ms: i64) -> Result<RingFrame, PluginError> {
         let ring = lock(&self.shared.ring);
-        let cursor = {
-            let mut state = lock(&self.state);
-            state.served = Some(state.cursor);
-            state.cursor
-        };
         let (from_ns, to_ns) = (
             from_ms.saturating_mul(1_000_000),
             to_ms.saturating_mul(1_000_000).saturating_add(999_999),
         );
         let time = ring.field_index("time");
+        let time_of = |row: &ringstream_frame::Row<'_>| match time.and_then(|j| row.get(j)) {
+            Some(Value::Time(t)) => Some(t),
+            _ => None,
+        };
+        let served = {
+            let mut state = lock(&self.state);
+            // A row newer than `to` was made after the browser read its clock: not this
+            // frame's, but the panel's all the same, so the served mark stops before it and
+            // SubscribeStream's initial data carries it (and every published row after it,
+            // so no row is returned twice, whatever the order of the times).
+            let served = ring
+                .rows_between(ring.first_seq(), state.cursor)
+                .rows()
+                .find(|row| time_of(row).is_some_and(|t| t > to_ns))
+                .map_or(state.cursor, |row| row.seq());
+            state.served = Some(served);
+            served
+        };
         let rows: Vec<_> = ring
-            .rows_between(ring.first_seq(), cursor)
+            .rows_between(ring.first_seq(), served)
             .into_iter()
-            .filter(|row| match time.and_then(|j| row.get(j)) {
-                Some(Value::Time(t)) => (from_ns..=to_ns).contains(&t),
-                _ => true,
-            })
+            .filter(|row| time_of(row).is_none_or(|t| t >= from_ns))
             .collect();
         let mut out = RingFrame::try_new(rows.len().max(1), AppendMode::Tail)?;
         for field in ring.fields() {
             out.add_field(field.clone())?;
         }
+        out.meta_mut().notices.clone_from(&ring.meta().notices);
         let mut cells = Vec::with_capacity(ring.fields().len());
         for row in rows {
             cells.clear();

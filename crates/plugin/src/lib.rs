@@ -3,9 +3,13 @@
 //!
 //! # Map
 //! - [`query`]: the query model, validated field by field ([`query::StreamSpec`]).
+//! - [`settings`]: the data source's settings (connections, credentials, TLS), validated,
+//!   secrets redacted.
 //! - [`channel`]: [`ChannelPath`], a stream's parameters as a canonical Grafana Live path.
 //! - [`source`]: the [`Source`](source::Source) trait, the one thing to implement for a new
-//!   source, and [`SignalSource`](source::SignalSource), the tutorial's signals.
+//!   source; [`SignalSource`](source::SignalSource), the tutorial's signals;
+//!   [`MqttSource`](source::MqttSource) and [`WebSocketSource`](source::WebSocketSource),
+//!   message feeds turned into rows.
 //! - [`hub`]: the [`StreamHub`](hub::StreamHub): one producer and one ring per channel.
 //! - [`service`]: the gRPC services Grafana calls (data, diagnostics, stream).
 //! - [`clock`]: wall-clock time, replaceable by tokio's pausable time in tests.
@@ -20,6 +24,7 @@ mod error;
 pub mod hub;
 pub mod query;
 pub mod service;
+pub mod settings;
 pub mod source;
 
 pub use channel::ChannelPath;

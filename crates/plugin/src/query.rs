@@ -5,20 +5,27 @@
 //!
 //! | key | type | default | allowed |
 //! | --- | --- | --- | --- |
-//! | `source` | string | `"signal"` | `signal` |
+//! | `source` | string | `"signal"` | `signal`, `mqtt`, `websocket` |
 //! | `signal` | string | `"random_walk"` | `random_walk`, `random`, `sine`, `square`, `sawtooth`, `counter` |
-//! | `tickMs` | integer | 100 | 10 ..= 3 600 000: milliseconds between rows |
+//! | `tickMs` | integer | 100 | 10 ..= 3 600 000: milliseconds between rows (signal); for `mqtt` and `websocket`, between packets: arriving rows are batched into at most one packet per `tickMs` |
 //! | `capacity` | integer | 1000 | 1 ..= 100 000: rows kept per stream |
-//! | `seed` | integer | random | 0 ..= 2^53: makes the values reproducible |
-//! | `backfill` | boolean | true | start a new stream with `capacity` rows of history |
+//! | `seed` | integer | random | 0 ..= 2^53: makes the values reproducible (signal) |
+//! | `backfill` | boolean | true | signal: start a new stream with `capacity` rows of history; `mqtt`: take the broker's retained messages as the latest values (no history otherwise) |
 //! | `min`, `max` | number | 0, 1 | `random`: the range (min < max) |
 //! | `start`, `spread` | number | 0, 1 | `random_walk`: first value, largest step (spread ≥ 0) |
 //! | `amplitude`, `periodMs`, `offset` | number, integer, number | 1, 10 000, 0 | `sine`, `square`, `sawtooth` |
 //! | `offset`, `step` | number | 0, 1 | `counter`: first value, increment |
+//! | `topic` | string | required for `mqtt` | an MQTT topic filter: levels split by `/`, `+` a whole level, `#` the whole last level; 1 ..= 256 bytes, no control characters |
+//! | `path` | string | required for `websocket` | appended to the data source's WebSocket URL: starts with `/`, at most 256 bytes of URL characters, no `://`, `..`, `\`, `#`, spaces; `?query` allowed |
+//! | `timePath` | string | arrival time | `mqtt`, `websocket`: the (flattened, `.`-joined) key holding each message's timestamp; at most 128 bytes |
+//! | `fields` | array of strings | all | `mqtt`, `websocket`: the flattened keys to keep; at most 32 names of at most 128 bytes |
 //!
 //! Why `tickMs` and not `intervalMs`: Grafana's `DataSourceWithBackend` overwrites every
 //! query's `intervalMs` with the panel's interval before sending it, so a field of that name
 //! would never carry the user's value.
+//!
+//! The connection itself (broker, URL, credentials, TLS) is the data source's, never the
+//! query's: a query picks only what to read.
 //!
 //! A bad query gets a [`QueryError`] that names the field and what is allowed; the other
 //! queries of the same request are answered normally.
@@ -41,6 +48,16 @@ pub mod limits {
     pub const MAX_ABS_PARAM: f64 = 1e15;
     /// Largest query JSON accepted, in bytes.
     pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+    /// Longest MQTT topic filter, in bytes.
+    pub const MAX_TOPIC_LEN: usize = 256;
+    /// Longest WebSocket path, in bytes.
+    pub const MAX_WS_PATH_LEN: usize = 256;
+    /// Longest `timePath`, in bytes.
+    pub const MAX_TIME_PATH_LEN: usize = 128;
+    /// Most names in `fields`.
+    pub const MAX_FIELD_NAMES: usize = 32;
+    /// Longest name in `fields`, in bytes.
+    pub const MAX_FIELD_NAME_LEN: usize = 128;
 }
 
 /// A query field that is missing, mistyped or out of range.
@@ -165,26 +182,67 @@ impl Signal {
     }
 }
 
+/// What to read from a message feed and how to turn its messages into rows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedSpec {
+    /// The flattened key holding each message's timestamp; `None`: the arrival time.
+    pub time_path: Option<String>,
+    /// The flattened keys to keep, sorted and without repeats; `None`: all of them.
+    pub fields: Option<Vec<String>>,
+}
+
 /// Where a stream's rows come from.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
     /// A synthetic signal.
     Signal(Signal),
+    /// The messages of an MQTT topic filter, on the data source's broker.
+    Mqtt {
+        /// The topic filter (`+` and `#` wildcards allowed).
+        topic: String,
+        /// Payload-to-row options.
+        feed: FeedSpec,
+    },
+    /// The messages of a WebSocket feed: the data source's URL with `path` appended.
+    WebSocket {
+        /// The path, starting with `/`.
+        path: String,
+        /// Payload-to-row options.
+        feed: FeedSpec,
+    },
+}
+
+impl SourceSpec {
+    /// The name in queries: `signal`, `mqtt` or `websocket`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceSpec::Signal(_) => "signal",
+            SourceSpec::Mqtt { .. } => "mqtt",
+            SourceSpec::WebSocket { .. } => "websocket",
+        }
+    }
+
+    /// Whether the stream reads one of the data source's connections (and so belongs to
+    /// one data source instance).
+    pub fn needs_connection(&self) -> bool {
+        !matches!(self, SourceSpec::Signal(_))
+    }
 }
 
 /// Everything that defines a stream: two queries with equal specs share one stream (and one
 /// channel path).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamSpec {
     /// The source.
     pub source: SourceSpec,
-    /// Milliseconds between rows.
+    /// Milliseconds between rows (signal) or between packets (feeds).
     pub tick_ms: u64,
     /// Rows kept.
     pub capacity: usize,
     /// Seed of the source's randomness; `None` draws one when the stream starts.
     pub seed: Option<u64>,
-    /// Whether a new stream starts with `capacity` rows of history.
+    /// Signal: whether a new stream starts with `capacity` rows of history. MQTT: whether
+    /// retained messages are taken.
     pub backfill: bool,
 }
 
@@ -238,13 +296,55 @@ impl StreamSpec {
     /// A [`QueryError`] naming the first bad field and what it allows.
     pub fn from_object(obj: &Map<String, Json>) -> Result<Self, QueryError> {
         let q = Fields(obj);
-        let source = q.string("source", &["signal"], "signal")?;
-        debug_assert_eq!(source, "signal");
+        let source = q.string("source", &["signal", "mqtt", "websocket"], "signal")?;
+        let tick_ms = q.integer("tickMs", 100, limits::MIN_TICK_MS, limits::MAX_TICK_MS)?;
+        let capacity = q.integer("capacity", 1000, 1, limits::MAX_CAPACITY)? as usize;
+        let backfill = q.boolean("backfill", true)?;
+        let source = match source {
+            "mqtt" => SourceSpec::Mqtt {
+                topic: q.topic_filter("topic")?,
+                feed: q.feed()?,
+            },
+            "websocket" => SourceSpec::WebSocket {
+                path: q.ws_path("path")?,
+                feed: q.feed()?,
+            },
+            _ => {
+                let signal = q.signal()?;
+                return Ok(StreamSpec {
+                    source: SourceSpec::Signal(signal),
+                    tick_ms,
+                    capacity,
+                    seed: q.optional_integer("seed", 0, limits::MAX_SEED)?,
+                    backfill,
+                });
+            }
+        };
+        Ok(StreamSpec {
+            source,
+            tick_ms,
+            capacity,
+            seed: None, // feeds have no randomness
+            backfill,
+        })
+    }
+}
+
+/// Typed access to a query's fields, each read with its default and bounds.
+struct Fields<'a>(&'a Map<String, Json>);
+
+impl Fields<'_> {
+    /// A present, non-null value.
+    fn get(&self, key: &str) -> Option<&Json> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    fn signal(&self) -> Result<Signal, QueryError> {
+        let q = self;
         let names: Vec<&str> = SignalKind::ALL.iter().map(|k| k.as_str()).collect();
         let kind = SignalKind::parse(q.string("signal", &names, "random_walk")?)
             .unwrap_or(SignalKind::RandomWalk);
-        let tick_ms = q.integer("tickMs", 100, limits::MIN_TICK_MS, limits::MAX_TICK_MS)?;
-        let signal = match kind {
+        Ok(match kind {
             SignalKind::RandomWalk => Signal::RandomWalk {
                 start: q.number("start", 0.0)?,
                 spread: q.number_at_least("spread", 1.0, 0.0)?,
@@ -269,24 +369,166 @@ impl StreamSpec {
                 offset: q.number("offset", 0.0)?,
                 step: q.number("step", 1.0)?,
             },
-        };
-        Ok(StreamSpec {
-            source: SourceSpec::Signal(signal),
-            tick_ms,
-            capacity: q.integer("capacity", 1000, 1, limits::MAX_CAPACITY)? as usize,
-            seed: q.optional_integer("seed", 0, limits::MAX_SEED)?,
-            backfill: q.boolean("backfill", true)?,
         })
     }
-}
 
-/// Typed access to a query's fields, each read with its default and bounds.
-struct Fields<'a>(&'a Map<String, Json>);
+    /// A required, non-empty string of at most `max` bytes without control characters.
+    fn text(&self, key: &str, max: usize, what: &str) -> Result<Option<&str>, QueryError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Json::String(s)) if s.is_empty() => Ok(None),
+            Some(Json::String(s)) => {
+                if s.len() > max {
+                    return Err(QueryError::new(
+                        key,
+                        format!("{} bytes; at most {max} are allowed", s.len()),
+                    ));
+                }
+                if s.chars().any(char::is_control) {
+                    return Err(QueryError::new(
+                        key,
+                        "control characters (line breaks, tabs, NUL, ...) are not allowed",
+                    ));
+                }
+                Ok(Some(s))
+            }
+            Some(other) => Err(QueryError::new(
+                key,
+                format!("expected a string ({what}), got {}", kind_of(other)),
+            )),
+        }
+    }
 
-impl Fields<'_> {
-    /// A present, non-null value.
-    fn get(&self, key: &str) -> Option<&Json> {
-        self.0.get(key).filter(|v| !v.is_null())
+    /// An MQTT topic filter (MQTT 3.1.1 section 4.7).
+    fn topic_filter(&self, key: &str) -> Result<String, QueryError> {
+        let topic = self
+            .text(key, limits::MAX_TOPIC_LEN, "an MQTT topic filter")?
+            .ok_or_else(|| {
+                QueryError::new(
+                    key,
+                    "required for source mqtt: a topic filter such as sensors/+/temperature",
+                )
+            })?;
+        let levels: Vec<&str> = topic.split('/').collect();
+        for (i, level) in levels.iter().enumerate() {
+            if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+                return Err(QueryError::new(
+                    key,
+                    "`#` must be a whole level and the last one (sensors/#)",
+                ));
+            }
+            if level.contains('+') && *level != "+" {
+                return Err(QueryError::new(
+                    key,
+                    "`+` must be a whole level (sensors/+/temperature)",
+                ));
+            }
+        }
+        Ok(topic.to_owned())
+    }
+
+    /// A WebSocket path: appended to the data source's URL, so it can name no other host.
+    fn ws_path(&self, key: &str) -> Result<String, QueryError> {
+        let path = self
+            .text(key, limits::MAX_WS_PATH_LEN, "a path such as /prices")?
+            .ok_or_else(|| {
+                QueryError::new(key, "required for source websocket: a path such as /prices")
+            })?;
+        let refuse = |why: &str| {
+            Err(QueryError::new(key, format!("{why}; a path is appended to the data source's URL and cannot name another host")))
+        };
+        if !path.starts_with('/') {
+            return refuse("must start with /");
+        }
+        if path.starts_with("//") {
+            return refuse("may not start with //");
+        }
+        if path.contains("://") {
+            return refuse("may not contain ://");
+        }
+        let lower = path.to_ascii_lowercase();
+        if path.contains("..")
+            || lower.contains("%2e%2e")
+            || lower.contains(".%2e")
+            || lower.contains("%2e.")
+        {
+            return refuse("may not contain ..");
+        }
+        if let Some(c) = path
+            .chars()
+            .find(|c| !c.is_ascii_graphic() || "\\#\"<>^`{|}".contains(*c))
+        {
+            return refuse(&format!(
+                "may not contain {c:?} (only URL characters are allowed)"
+            ));
+        }
+        Ok(path.to_owned())
+    }
+
+    /// `timePath` and `fields`.
+    fn feed(&self) -> Result<FeedSpec, QueryError> {
+        let time_path = self
+            .text(
+                "timePath",
+                limits::MAX_TIME_PATH_LEN,
+                "a key such as ts or meta.time",
+            )?
+            .map(str::to_owned);
+        let fields = match self.get("fields") {
+            None => None,
+            Some(Json::Array(items)) => {
+                if items.len() > limits::MAX_FIELD_NAMES {
+                    return Err(QueryError::new(
+                        "fields",
+                        format!(
+                            "{} names; at most {} are allowed",
+                            items.len(),
+                            limits::MAX_FIELD_NAMES
+                        ),
+                    ));
+                }
+                let mut names = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Json::String(s) if !s.is_empty() => {
+                            if s.len() > limits::MAX_FIELD_NAME_LEN {
+                                return Err(QueryError::new(
+                                    "fields",
+                                    format!(
+                                        "a name of {} bytes; at most {} are allowed",
+                                        s.len(),
+                                        limits::MAX_FIELD_NAME_LEN
+                                    ),
+                                ));
+                            }
+                            if s.chars().any(char::is_control) {
+                                return Err(QueryError::new(
+                                    "fields",
+                                    "control characters are not allowed in names",
+                                ));
+                            }
+                            names.push(s.clone());
+                        }
+                        other => {
+                            return Err(QueryError::new(
+                                "fields",
+                                format!("expected non-empty strings, got {}", kind_of(other)),
+                            ))
+                        }
+                    }
+                }
+                names.sort();
+                names.dedup();
+                (!names.is_empty()).then_some(names)
+            }
+            Some(other) => {
+                return Err(QueryError::new(
+                    "fields",
+                    format!("expected an array of field names, got {}", kind_of(other)),
+                ))
+            }
+        };
+        Ok(FeedSpec { time_path, fields })
     }
 
     fn string<'s>(

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use grafana_plugin_sdk::pluginv2::{
@@ -21,9 +23,13 @@ use ringstream_frame::RingFrame;
 use tonic::{Request, Response, Status};
 
 use crate::channel::ChannelPath;
-use crate::hub::StreamHub;
+use crate::hub::{Channel, StreamHub};
 use crate::query::StreamSpec;
+use crate::settings::{InstanceKey, Settings};
 use crate::PluginError;
+
+/// How long CheckHealth waits for each connection.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The plugin's services, around one [`StreamHub`].
 #[derive(Debug, Clone)]
@@ -63,8 +69,12 @@ impl RingstreamService {
     }
 
     /// Answers one query: its frame, or an error on its own refId.
-    fn answer(&self, query: &pluginv2::DataQuery, uid: Option<&str>) -> pluginv2::DataResponse {
-        match self.query_frame(query, uid) {
+    fn answer(
+        &self,
+        query: &pluginv2::DataQuery,
+        ctx: Option<&pluginv2::PluginContext>,
+    ) -> pluginv2::DataResponse {
+        match self.query_frame(query, ctx) {
             Ok(frame) => match arrow_ipc(&frame) {
                 Ok(bytes) => pluginv2::DataResponse {
                     frames: vec![bytes],
@@ -76,7 +86,10 @@ impl RingstreamService {
             Err(e) => {
                 let status = match e {
                     PluginError::TooManyChannels { .. } => 503,
-                    PluginError::Query(_) | PluginError::BadPath(_) => 400,
+                    PluginError::Query(_)
+                    | PluginError::BadPath(_)
+                    | PluginError::Settings(_)
+                    | PluginError::NotConfigured { .. } => 400,
                     _ => 500,
                 };
                 error_response(&e, status)
@@ -87,14 +100,14 @@ impl RingstreamService {
     fn query_frame(
         &self,
         query: &pluginv2::DataQuery,
-        uid: Option<&str>,
+        ctx: Option<&pluginv2::PluginContext>,
     ) -> Result<RingFrame, PluginError> {
         let spec = StreamSpec::from_json_bytes(&query.json)?;
-        let uid = uid
+        let uid = datasource_uid(ctx)
             .ok_or_else(|| PluginError::BadPath("the request carries no datasource uid".into()))?;
         let path = ChannelPath::of(&spec);
         let channel_id = path.channel_id(uid)?;
-        let channel = self.hub.open(&path, &spec)?;
+        let channel = self.open(ctx, &path, &spec)?;
         let (from, to) = match query.time_range {
             Some(r) if r.from_epoch_ms <= r.to_epoch_ms => (r.from_epoch_ms, r.to_epoch_ms),
             Some(r) => {
@@ -114,6 +127,47 @@ impl RingstreamService {
         meta.preferred_visualisation_type = Some("graph".into());
         Ok(frame)
     }
+}
+
+impl RingstreamService {
+    /// Opens a channel, with the request's data source settings when the stream needs a
+    /// connection (signals do not, so a data source with broken settings still serves them).
+    fn open(
+        &self,
+        ctx: Option<&pluginv2::PluginContext>,
+        path: &ChannelPath,
+        spec: &StreamSpec,
+    ) -> Result<Arc<Channel>, PluginError> {
+        let settings = if spec.source.needs_connection() {
+            settings_of(ctx)?
+        } else {
+            None
+        };
+        self.hub.open_in(settings.as_ref(), path, spec)
+    }
+}
+
+/// The data source instance settings of a request, validated; `None` when it has none.
+///
+/// # Errors
+/// [`PluginError::Settings`] naming the bad field (never quoting a secret).
+pub fn settings_of(
+    ctx: Option<&pluginv2::PluginContext>,
+) -> Result<Option<Arc<Settings>>, PluginError> {
+    let Some(ctx) = ctx else { return Ok(None) };
+    let Some(ds) = &ctx.data_source_instance_settings else {
+        return Ok(None);
+    };
+    let key = InstanceKey {
+        org_id: ctx.org_id,
+        uid: ds.uid.clone(),
+        updated_ms: ds.last_updated_ms,
+    };
+    Ok(Some(Arc::new(Settings::parse(
+        key,
+        &ds.json_data,
+        &ds.decrypted_secure_json_data,
+    )?)))
 }
 
 fn error_response(e: &PluginError, status: i32) -> pluginv2::DataResponse {
@@ -152,12 +206,12 @@ impl pluginv2::data_server::Data for RingstreamService {
         request: Request<pluginv2::QueryDataRequest>,
     ) -> Result<Response<pluginv2::QueryDataResponse>, Status> {
         let request = request.into_inner();
-        let uid = datasource_uid(request.plugin_context.as_ref());
+        let ctx = request.plugin_context.as_ref();
         let responses: HashMap<String, pluginv2::DataResponse> = request
             .queries
             .iter()
             .map(|q| {
-                let response = self.answer(q, uid);
+                let response = self.answer(q, ctx);
                 if !response.error.is_empty() {
                     tracing::info!(ref_id = %q.ref_id, error = %response.error, "query refused");
                 }
@@ -172,14 +226,16 @@ impl pluginv2::data_server::Data for RingstreamService {
 impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
     async fn check_health(
         &self,
-        _request: Request<pluginv2::CheckHealthRequest>,
+        request: Request<pluginv2::CheckHealthRequest>,
     ) -> Result<Response<pluginv2::CheckHealthResponse>, Status> {
+        let request = request.into_inner();
+        let (status, message) = match settings_of(request.plugin_context.as_ref()) {
+            Err(e) => (HealthStatus::Error, format!("Settings: {e}")),
+            Ok(settings) => health(settings.as_deref(), self.hub.channel_count()).await,
+        };
         Ok(Response::new(pluginv2::CheckHealthResponse {
-            status: HealthStatus::Ok as i32,
-            message: format!(
-                "Ringstream is working: the signal source needs no connection ({} live stream(s) open)",
-                self.hub.channel_count()
-            ),
+            status: status as i32,
+            message,
             json_details: Vec::new(),
         }))
     }
@@ -188,11 +244,34 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
         &self,
         _request: Request<pluginv2::CollectMetricsRequest>,
     ) -> Result<Response<pluginv2::CollectMetricsResponse>, Status> {
+        use crate::source::metrics;
+        use std::sync::atomic::Ordering::Relaxed;
+        let (mqtt, websocket) = self.hub.connection_count();
         let text = format!(
             "# HELP ringstream_channels Live stream channels open.\n\
              # TYPE ringstream_channels gauge\n\
-             ringstream_channels {}\n",
-            self.hub.channel_count()
+             ringstream_channels {}\n\
+             # HELP ringstream_connections MQTT and WebSocket connections open.\n\
+             # TYPE ringstream_connections gauge\n\
+             ringstream_connections{{source=\"mqtt\"}} {mqtt}\n\
+             ringstream_connections{{source=\"websocket\"}} {websocket}\n\
+             # HELP ringstream_feed_messages_total Messages received from MQTT and WebSocket.\n\
+             # TYPE ringstream_feed_messages_total counter\n\
+             ringstream_feed_messages_total {}\n\
+             # HELP ringstream_feed_rows_total Rows made from them.\n\
+             # TYPE ringstream_feed_rows_total counter\n\
+             ringstream_feed_rows_total {}\n\
+             # HELP ringstream_feed_skipped_total Messages skipped (malformed, too large, empty).\n\
+             # TYPE ringstream_feed_skipped_total counter\n\
+             ringstream_feed_skipped_total {}\n\
+             # HELP ringstream_feed_reconnects_total Reconnects of MQTT and WebSocket connections.\n\
+             # TYPE ringstream_feed_reconnects_total counter\n\
+             ringstream_feed_reconnects_total {}\n",
+            self.hub.channel_count(),
+            metrics::MESSAGES.load(Relaxed),
+            metrics::ROWS.load(Relaxed),
+            metrics::SKIPPED.load(Relaxed),
+            metrics::RECONNECTS.load(Relaxed),
         );
         Ok(Response::new(pluginv2::CollectMetricsResponse {
             metrics: Some(pluginv2::collect_metrics_response::Payload {
@@ -210,21 +289,23 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         &self,
         request: Request<pluginv2::SubscribeStreamRequest>,
     ) -> Result<Response<pluginv2::SubscribeStreamResponse>, Status> {
-        let path = request.into_inner().path;
-        let response =
-            match ChannelPath::parse(&path).and_then(|(p, spec)| self.hub.open(&p, &spec)) {
-                Ok(channel) => pluginv2::SubscribeStreamResponse {
-                    status: subscribe_stream_response::Status::Ok as i32,
-                    data: channel.initial_data().into_bytes(),
-                },
-                Err(e) => {
-                    tracing::info!(error = %e, "subscribe refused");
-                    pluginv2::SubscribeStreamResponse {
-                        status: subscribe_stream_response::Status::NotFound as i32,
-                        data: Vec::new(),
-                    }
+        let request = request.into_inner();
+        let ctx = request.plugin_context.as_ref();
+        let response = match ChannelPath::parse(&request.path)
+            .and_then(|(p, spec)| self.open(ctx, &p, &spec))
+        {
+            Ok(channel) => pluginv2::SubscribeStreamResponse {
+                status: subscribe_stream_response::Status::Ok as i32,
+                data: channel.initial_data().into_bytes(),
+            },
+            Err(e) => {
+                tracing::info!(error = %e, "subscribe refused");
+                pluginv2::SubscribeStreamResponse {
+                    status: subscribe_stream_response::Status::NotFound as i32,
+                    data: Vec::new(),
                 }
-            };
+            }
+        };
         Ok(Response::new(response))
     }
 
@@ -235,13 +316,15 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         &self,
         request: Request<pluginv2::RunStreamRequest>,
     ) -> Result<Response<Self::RunStreamStream>, Status> {
-        let path = request.into_inner().path;
+        let request = request.into_inner();
         let (path, spec) =
-            ChannelPath::parse(&path).map_err(|e| Status::not_found(e.to_string()))?;
+            ChannelPath::parse(&request.path).map_err(|e| Status::not_found(e.to_string()))?;
         let channel = self
-            .hub
-            .open(&path, &spec)
-            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+            .open(request.plugin_context.as_ref(), &path, &spec)
+            .map_err(|e| match e {
+                PluginError::TooManyChannels { .. } => Status::resource_exhausted(e.to_string()),
+                _ => Status::failed_precondition(e.to_string()),
+            })?;
         tracing::debug!(%path, "RunStream started");
         let packets = channel.run_stream().map(|packet| {
             packet
@@ -261,4 +344,50 @@ impl pluginv2::stream_server::Stream for RingstreamService {
             data: Vec::new(),
         }))
     }
+}
+
+/// CheckHealth's verdict: every configured connection is made for real (credentials
+/// included), each within [`HEALTH_TIMEOUT`]; the message says what worked and what failed,
+/// never a secret.
+async fn health(settings: Option<&Settings>, channels: usize) -> (HealthStatus, String) {
+    let Some(settings) = settings.filter(|s| s.mqtt.is_some() || s.websocket.is_some()) else {
+        return (
+            HealthStatus::Ok,
+            format!(
+                "Ringstream is working: no MQTT or WebSocket connection is configured, so only \
+                 the signal source is available ({channels} live stream(s) open)"
+            ),
+        );
+    };
+    let mqtt = async {
+        match settings.mqtt {
+            Some(_) => Some(crate::source::check_mqtt(settings, HEALTH_TIMEOUT).await),
+            None => None,
+        }
+    };
+    let websocket = async {
+        match settings.websocket {
+            Some(_) => Some(crate::source::check_websocket(settings, HEALTH_TIMEOUT).await),
+            None => None,
+        }
+    };
+    let (mqtt, websocket) = tokio::join!(mqtt, websocket);
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for (name, outcome) in [("MQTT", mqtt), ("WebSocket", websocket)] {
+        match outcome {
+            Some(Ok(m)) => parts.push(format!("{name}: {m}.")),
+            Some(Err(m)) => {
+                ok = false;
+                parts.push(format!("{name} failed: {m}."));
+            }
+            None => {}
+        }
+    }
+    let status = if ok {
+        HealthStatus::Ok
+    } else {
+        HealthStatus::Error
+    };
+    (status, parts.join(" "))
 }

@@ -1,5 +1,12 @@
 //! The integration tests of `ringstream-harness`, one binary.
 
 mod conformance;
+mod e2e;
+mod inproc;
+mod mqtt_e2e;
+mod panel;
+mod plugin_exe;
+mod props;
 mod roundtrip;
+mod snapshots;
 mod wire;

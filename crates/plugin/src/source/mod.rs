@@ -1,16 +1,60 @@
 //! Sources: where a stream's rows come from. A new source is one file implementing
-//! [`Source`].
+//! [`Source`] (and one arm in the hub's dispatch over [`SourceSpec`](crate::query::SourceSpec)).
+//!
+//! - [`SignalSource`]: synthetic signals, with history.
+//! - [`MqttSource`]: an MQTT topic filter on the data source's broker.
+//! - [`WebSocketSource`]: a WebSocket feed on the data source's server.
+//!
+//! The two message feeds share [`payload`] (payloads to rows) and `feed` (connections
+//! shared through a registry, reconnects, notices, TLS).
 
+pub(crate) mod feed;
+mod mqtt;
+pub mod payload;
 mod signal;
+mod websocket;
 
 use std::future::Future;
+use std::time::Duration;
 
 use ringstream_frame::{Field, RingFrame};
 
+pub use feed::metrics;
+pub use mqtt::{topic_matches, MqttSource};
 pub use signal::SignalSource;
+pub use websocket::WebSocketSource;
 
 use crate::hub::RowSink;
+use crate::settings::{InstanceKey, Settings};
 use crate::PluginError;
+
+/// The connections the hub's channels share: one MQTT connection per data source instance,
+/// one WebSocket connection per instance and path. Each lives while a channel holds it.
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    pub(crate) mqtt: feed::Registry<InstanceKey, mqtt::MqttConnection>,
+    pub(crate) websocket: feed::Registry<(InstanceKey, String), websocket::WsFeed>,
+}
+
+impl Connections {
+    /// Connections open now (MQTT, WebSocket).
+    pub(crate) fn live(&self) -> (usize, usize) {
+        (self.mqtt.live(), self.websocket.live())
+    }
+}
+
+/// CheckHealth for MQTT: a real connection with the data source's credentials.
+pub(crate) async fn check_mqtt(settings: &Settings, timeout: Duration) -> Result<String, String> {
+    mqtt::check(settings, timeout).await
+}
+
+/// CheckHealth for WebSocket: a real handshake with the data source's headers.
+pub(crate) async fn check_websocket(
+    settings: &Settings,
+    timeout: Duration,
+) -> Result<String, String> {
+    websocket::check(settings, timeout).await
+}
 
 /// A producer of rows for one stream (one channel).
 ///

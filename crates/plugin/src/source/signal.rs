@@ -29,9 +29,16 @@ pub struct SignalSource {
 }
 
 impl SignalSource {
-    /// A source for `spec`, drawing randomness from `seed`.
+    /// A source for `spec`, drawing randomness from `seed` (a spec of another source gives
+    /// the default random walk; the hub never asks for that).
     pub fn new(spec: &StreamSpec, seed: u64) -> Self {
-        let crate::query::SourceSpec::Signal(signal) = spec.source;
+        let signal = match spec.source {
+            crate::query::SourceSpec::Signal(signal) => signal,
+            _ => Signal::RandomWalk {
+                start: 0.0,
+                spread: 1.0,
+            },
+        };
         let walk = match signal {
             Signal::RandomWalk { start, .. } => start,
             _ => 0.0,
@@ -126,10 +133,31 @@ impl Source for SignalSource {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             interval.tick().await;
-            let t = self.grid(sink.clock().now_ms());
-            if let Some(row) = self.row_at(t) {
-                sink.push_row(&row)?;
-            }
+            let now = self.grid(sink.clock().now_ms());
+            // Every grid time since the last row, not only the newest: a tick that fires late
+            // (a busy machine, or the monotonic timer drifting against the wall clock) lands
+            // in the next slot, the following on-time tick in that same slot again, and the
+            // series would have a hole. The catch-up is bounded by the ring's capacity (older
+            // rows would be dropped at once).
+            sink.with_ring(|ring| {
+                let span = (ring.capacity() as i64 - 1).saturating_mul(self.tick_ms);
+                let mut t = match self.last_ms {
+                    Some(last) => last
+                        .saturating_add(self.tick_ms)
+                        .max(now.saturating_sub(span)),
+                    None => now,
+                };
+                while t <= now {
+                    if let Some(row) = self.row_at(t) {
+                        ring.push_row(&row)?;
+                    }
+                    let Some(next) = t.checked_add(self.tick_ms) else {
+                        break;
+                    };
+                    t = next;
+                }
+                Ok::<(), PluginError>(())
+            })?;
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use ringstream_plugin::channel::{ChannelPath, MAX_PATH_LEN};
-use ringstream_plugin::query::{Signal, SignalKind, SourceSpec, StreamSpec};
+use ringstream_plugin::query::{FeedSpec, Signal, SignalKind, SourceSpec, StreamSpec};
 use ringstream_plugin::PluginError;
 
 #[test]
@@ -102,7 +102,134 @@ fn spec_strategy() -> impl Strategy<Value = StreamSpec> {
         })
 }
 
+#[test]
+fn mqtt_and_websocket_paths_escape_topics_readably() {
+    let spec = StreamSpec::from_json_bytes(
+        br#"{"source":"mqtt","topic":"sensors/+/temp.c","timePath":"meta.ts","fields":["b","a"]}"#,
+    )
+    .unwrap();
+    let path = ChannelPath::of(&spec);
+    assert_eq!(
+        path.as_str(),
+        "v1/mqtt/tick=100/cap=1000/backfill=1/time=meta.ts/field=a/field=b/topic/sensors/=2B/temp=2Ec"
+    );
+    assert_eq!(ChannelPath::parse(path.as_str()).unwrap().1, spec);
+
+    let spec =
+        StreamSpec::from_json_bytes(br#"{"source":"websocket","path":"/feed?symbol=BTC&x=1"}"#)
+            .unwrap();
+    let path = ChannelPath::of(&spec);
+    assert_eq!(
+        path.as_str(),
+        "v1/ws/tick=100/cap=1000/backfill=1/path/feed=3Fsymbol=3DBTC=26x=3D1"
+    );
+    assert_eq!(ChannelPath::parse(path.as_str()).unwrap().1, spec);
+
+    // `#`, spaces and non-ASCII topics round-trip too.
+    let spec = StreamSpec::from_json_bytes(
+        r#"{"source":"mqtt","topic":"häuser/wohn zimmer/#"}"#.as_bytes(),
+    )
+    .unwrap();
+    let path = ChannelPath::of(&spec);
+    assert!(
+        path.as_str()
+            .ends_with("/topic/h=C3=A4user/wohn=20zimmer/=23"),
+        "{path}"
+    );
+    assert_eq!(ChannelPath::parse(path.as_str()).unwrap().1, spec);
+}
+
+#[test]
+fn feed_paths_are_canonical_and_validated_like_queries() {
+    for bad in [
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/a/=2b", // lower-case hex
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/a=2Fb", // `/` escaped in a topic
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/a/.",   // `.` not escaped
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/a/=2B=2B", // `++` is no filter
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/=23/a", // `#` not last
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/",      // no topic
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/=FF",   // not UTF-8
+        "v1/mqtt/tick=100/cap=1000/backfill=1/topic/=0A",   // control character
+        "v1/mqtt/tick=100/cap=1000/backfill=1",             // no topic segment
+        "v1/mqtt/cap=1000/tick=100/backfill=1/topic/a",     // order
+        "v1/mqtt/tick=100/cap=1000/backfill=1/field=b/field=a/topic/a", // fields unsorted
+        "v1/mqtt/tick=100/cap=1000/backfill=1/time=a/time=b/topic/a",
+        "v1/mqtt/tick=100/cap=1000/backfill=1/host=evil/topic/a",
+        "v1/ws/tick=100/cap=1000/backfill=1/path/=2F=2Fevil.com", // //host
+        "v1/ws/tick=100/cap=1000/backfill=1/path/a/=2E=2E/b",     // ..
+        "v1/ws/tick=100/cap=1000/backfill=1/path/http=3A=2F=2Fx", // ://
+    ] {
+        assert!(
+            matches!(ChannelPath::parse(bad), Err(PluginError::BadPath(_))),
+            "{bad:?} was accepted"
+        );
+    }
+}
+
+#[test]
+fn an_over_long_feed_channel_is_an_error_on_the_query() {
+    let topic = "a/".repeat(100);
+    let spec = StreamSpec::from_json_bytes(
+        format!(r#"{{"source":"mqtt","topic":"{topic}x"}}"#).as_bytes(),
+    )
+    .unwrap();
+    let err = ChannelPath::of(&spec)
+        .channel_id("P1234")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("160") && err.contains("MQTT topic"), "{err}");
+}
+
+fn feed_strategy() -> impl Strategy<Value = StreamSpec> {
+    let level = prop_oneof![Just("+".to_owned()), "[a-zA-Z0-9 ._$ä-]{0,6}",];
+    let topic = (prop::collection::vec(level, 1..5), any::<bool>())
+        .prop_map(|(levels, hash)| {
+            let mut t = levels.join("/");
+            if hash {
+                t.push_str("/#");
+            }
+            t
+        })
+        .prop_filter("a topic filter is not empty", |t| !t.is_empty());
+    let key = "[a-z._ -]{1,8}";
+    let feed = (
+        prop::option::of(key),
+        prop::option::of(prop::collection::btree_set(key, 1..3)),
+    )
+        .prop_map(|(time_path, fields)| FeedSpec {
+            time_path,
+            fields: fields.map(|f| f.into_iter().collect()),
+        });
+    let source = prop_oneof![
+        (topic, feed.clone()).prop_map(|(topic, feed)| SourceSpec::Mqtt { topic, feed }),
+        ("/[a-zA-Z0-9/?=&%_-]{0,20}", feed).prop_filter_map("not a valid path", |(path, feed)| {
+            (!path.starts_with("//")).then_some(SourceSpec::WebSocket { path, feed })
+        }),
+    ];
+    (source, 10u64..=3_600_000, 1usize..=100_000, any::<bool>()).prop_map(
+        |(source, tick_ms, capacity, backfill)| StreamSpec {
+            source,
+            tick_ms,
+            capacity,
+            seed: None,
+            backfill,
+        },
+    )
+}
+
 proptest! {
+    #[test]
+    fn every_feed_stream_has_one_path_that_parses_back(spec in feed_strategy()) {
+        let path = ChannelPath::of(&spec);
+        prop_assert!(path.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b"_-=/.".contains(&b)));
+        prop_assert!(!path.as_str().split('/').any(|seg| seg == "." || seg == ".."), "{}", path);
+        if path.as_str().len() <= MAX_PATH_LEN {
+            let (back, parsed) = ChannelPath::parse(path.as_str()).unwrap();
+            prop_assert_eq!(&back, &path);
+            prop_assert_eq!(parsed, spec);
+        }
+    }
+
     #[test]
     fn every_stream_has_one_path_that_parses_back(spec in spec_strategy()) {
         let path = ChannelPath::of(&spec);

@@ -1,5 +1,9 @@
 //! The integration tests of `ringstream-plugin`, one binary.
 
+mod broker;
 mod channel;
 mod hub;
+mod mqtt;
 mod query;
+mod support;
+mod websocket;

@@ -1,6 +1,6 @@
 //! The query model: defaults, each kind of bad input, and the field each error names.
 
-use ringstream_plugin::query::{Signal, SignalKind, SourceSpec, StreamSpec};
+use ringstream_plugin::query::{FeedSpec, Signal, SignalKind, SourceSpec, StreamSpec};
 
 fn parse(json: &str) -> Result<StreamSpec, (String, String)> {
     StreamSpec::from_json_bytes(json.as_bytes()).map_err(|e| (e.field, e.problem))
@@ -39,7 +39,9 @@ fn keys_grafana_adds_are_ignored() {
 fn every_signal_kind_parses_with_its_parameters() {
     for kind in SignalKind::ALL {
         let spec = parse(&format!(r#"{{"signal":"{kind}","seed":7}}"#)).unwrap();
-        let SourceSpec::Signal(signal) = spec.source;
+        let SourceSpec::Signal(signal) = spec.source else {
+            panic!("a signal query: {spec:?}")
+        };
         assert_eq!(signal.kind(), kind);
         assert_eq!(spec.seed, Some(7));
     }
@@ -70,7 +72,10 @@ fn an_unknown_source_names_the_allowed_ones() {
     let (field, problem) = parse(r#"{"source":"kafka"}"#).unwrap_err();
     assert_eq!(
         (field.as_str(), problem.as_str()),
-        ("source", "unknown value \"kafka\"; allowed: signal")
+        (
+            "source",
+            "unknown value \"kafka\"; allowed: signal, mqtt, websocket"
+        )
     );
 }
 
@@ -142,4 +147,83 @@ fn nulls_mean_the_default() {
         parse(r#"{"tickMs":null,"signal":null,"seed":null}"#).unwrap(),
         StreamSpec::default()
     );
+}
+
+#[test]
+fn mqtt_queries_need_a_valid_topic_filter() {
+    let spec = parse(r#"{"source":"mqtt","topic":"sensors/+/t","tickMs":50,"capacity":10,"fields":["b","a","b"]}"#).unwrap();
+    assert_eq!(
+        spec.source,
+        SourceSpec::Mqtt {
+            topic: "sensors/+/t".into(),
+            feed: FeedSpec {
+                time_path: None,
+                fields: Some(vec!["a".into(), "b".into()]),
+            }
+        }
+    );
+    assert_eq!((spec.tick_ms, spec.capacity, spec.seed), (50, 10, None));
+    for (query, field, needle) in [
+        (r#"{"source":"mqtt"}"#, "topic", "required"),
+        (r#"{"source":"mqtt","topic":"a/#/b"}"#, "topic", "last"),
+        (
+            r#"{"source":"mqtt","topic":"a/b+"}"#,
+            "topic",
+            "whole level",
+        ),
+        (r#"{"source":"mqtt","topic":"a\nb"}"#, "topic", "control"),
+        (
+            r#"{"source":"mqtt","topic":7}"#,
+            "topic",
+            "expected a string",
+        ),
+        (
+            r#"{"source":"mqtt","topic":"a","fields":"x"}"#,
+            "fields",
+            "array",
+        ),
+        (
+            r#"{"source":"mqtt","topic":"a","fields":[1]}"#,
+            "fields",
+            "strings",
+        ),
+        (r#"{"source":"mqtt","topic":"a","timePath":""}"#, "", ""),
+    ] {
+        match parse(query) {
+            Ok(_) => assert!(field.is_empty(), "{query} was accepted"),
+            Err((f, problem)) => {
+                assert_eq!(f, field, "{query}: {problem}");
+                assert!(problem.contains(needle), "{query}: {problem}");
+            }
+        }
+    }
+    let long = format!(r#"{{"source":"mqtt","topic":"{}"}}"#, "a".repeat(257));
+    assert_eq!(parse(&long).unwrap_err().0, "topic");
+}
+
+#[test]
+fn a_websocket_path_cannot_name_another_host() {
+    let spec = parse(r#"{"source":"websocket","path":"/ws/btcusdt@trade?x=1"}"#).unwrap();
+    assert!(
+        matches!(spec.source, SourceSpec::WebSocket { ref path, .. } if path == "/ws/btcusdt@trade?x=1")
+    );
+    for path in [
+        "prices",
+        "//evil.example/x",
+        "/x/../admin",
+        "/x/%2E%2e/admin",
+        "/redirect?to=https://evil.example",
+        "/a b",
+        "/a#frag",
+        "/a\\b",
+    ] {
+        let query = serde_json::json!({"source": "websocket", "path": path}).to_string();
+        let (field, problem) = parse(&query).unwrap_err();
+        assert_eq!(field, "path", "{path}");
+        assert!(
+            problem.contains("cannot name another host"),
+            "{path}: {problem}"
+        );
+    }
+    assert_eq!(parse(r#"{"source":"websocket"}"#).unwrap_err().0, "path");
 }

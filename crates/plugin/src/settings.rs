@@ -1,0 +1,688 @@
+//! Data source settings: the connections the data source's admin configured. A query never
+//! sets any of this; it only picks what to read (a topic, a path).
+//!
+//! Grafana sends the settings with every request (`DataSourceInstanceSettings`): `jsonData`
+//! as JSON bytes, `secureJsonData` decrypted into a map, the data source's `uid` and
+//! `lastUpdated`. [`Settings::parse`] validates them field by field:
+//!
+//! | key | where | meaning |
+//! | --- | --- | --- |
+//! | `mqttUrl` | jsonData | `mqtt://host[:1883]` or `mqtts://host[:8883]` (TLS) |
+//! | `mqttUsername` | jsonData | user name; empty: anonymous |
+//! | `mqttPassword` | secureJsonData | password (needs a user name) |
+//! | `mqttClientId` | jsonData | MQTT client id; empty: `ringstream-<random>` |
+//! | `websocketUrl` | jsonData | `ws://host[:80][/base][?query]` or `wss://…` (TLS); each query's path is appended |
+//! | `httpHeaderName1..16` | jsonData | a header sent with the WebSocket handshake |
+//! | `httpHeaderValue1..16` | secureJsonData | that header's value, e.g. `Bearer <token>` |
+//! | `tlsSkipVerify` | jsonData | accept any server certificate (tests only) |
+//! | `tlsAuthWithCACert` | jsonData | trust only the CA in `tlsCACert` instead of the system's |
+//! | `tlsCACert` | secureJsonData | PEM CA certificate(s) |
+//!
+//! Secrets live in [`Secret`], whose `Debug` prints `***`; no error, log line or health
+//! message built from settings contains a secret's value ([`Settings::redact`] scrubs text
+//! that came from a library, as a second line of defence). URLs may not carry credentials
+//! (`user:pass@host`): those belong in the fields made for them.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{Map, Value as Json};
+use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+use tokio_tungstenite::tungstenite::http::Uri;
+
+/// Limits on settings.
+pub mod limits {
+    /// Largest `jsonData` accepted, in bytes.
+    pub const MAX_JSON_DATA_BYTES: usize = 64 * 1024;
+    /// Longest URL.
+    pub const MAX_URL_LEN: usize = 2048;
+    /// Longest user name, client id or header name.
+    pub const MAX_NAME_LEN: usize = 256;
+    /// Longest password or header value.
+    pub const MAX_SECRET_LEN: usize = 8 * 1024;
+    /// Largest CA certificate bundle (PEM), in bytes.
+    pub const MAX_CA_CERT_BYTES: usize = 256 * 1024;
+    /// WebSocket headers: `httpHeaderName1` ..= `httpHeaderName16`.
+    pub const MAX_HEADERS: usize = 16;
+}
+
+/// A settings field that is missing, malformed or out of range. The problem never quotes a
+/// secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("data source setting `{field}`: {problem}")]
+pub struct SettingsError {
+    /// The field, as spelled in jsonData or secureJsonData.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl SettingsError {
+    pub(crate) fn new(field: &str, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A secret setting. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that sends it (a connection's handshake).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Identifies a data source instance *and* the version of its settings: a settings change
+/// (a new `lastUpdated`) is a new key, so new connections are made for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceKey {
+    /// The Grafana organisation (uids are unique only within one).
+    pub org_id: i64,
+    /// The data source's uid.
+    pub uid: String,
+    /// `lastUpdated` of its settings, epoch milliseconds.
+    pub updated_ms: i64,
+}
+
+impl fmt::Display for InstanceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}@{}", self.org_id, self.uid, self.updated_ms)
+    }
+}
+
+/// Where to connect: scheme, host and port, without path or credentials. Its `Display`
+/// (`mqtts://host:8883`) is what logs and messages show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The scheme as written (`mqtt`, `mqtts`, `ws`, `wss`).
+    pub scheme: &'static str,
+    /// Whether the scheme asks for TLS.
+    pub tls: bool,
+    /// Host name or IP address, IPv6 without brackets.
+    pub host: String,
+    /// Port (the scheme's default when the URL has none).
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// `host:port`, IPv6 in brackets: what a socket address lookup takes.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority())
+    }
+}
+
+/// The MQTT connection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttSettings {
+    /// The broker.
+    pub endpoint: Endpoint,
+    /// User name; `None`: anonymous.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<Secret>,
+    /// Client id; `None`: generated per connection.
+    pub client_id: Option<String>,
+}
+
+/// A header sent with the WebSocket handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The header's name.
+    pub name: String,
+    /// Its value (secret: often a token).
+    pub value: Secret,
+}
+
+/// The WebSocket connection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketSettings {
+    /// The server.
+    pub endpoint: Endpoint,
+    /// The base URL's path without a trailing `/` (may be empty).
+    base_path: String,
+    /// The base URL's query string, without `?`.
+    base_query: Option<String>,
+    /// Handshake headers.
+    pub headers: Vec<Header>,
+}
+
+impl WebSocketSettings {
+    /// The URL a query's `path` reads: the base URL's path, then `path`, then the base URL's
+    /// query (and the path's own, joined with `&`). Only ever on the configured host.
+    ///
+    /// # Errors
+    /// When the result is not a valid URL on the same host (the query layer already refuses
+    /// such paths; this is the last check before connecting).
+    pub fn url_for(&self, path: &str) -> Result<String, SettingsError> {
+        let (path, path_query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let query: Vec<&str> = [self.base_query.as_deref(), path_query]
+            .into_iter()
+            .flatten()
+            .filter(|q| !q.is_empty())
+            .collect();
+        let mut url = format!("{}{}{}", self.endpoint, self.base_path, path);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        let bad = || SettingsError::new("path", "does not make a valid URL on the configured host");
+        let uri: Uri = url.parse().map_err(|_| bad())?;
+        match uri.authority() {
+            Some(a) if a.as_str() == self.endpoint.authority() => Ok(url),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The base URL itself (what the health check opens).
+    pub fn base_url(&self) -> String {
+        let mut url = format!("{}{}", self.endpoint, self.base_path);
+        if url.ends_with(&self.endpoint.authority()) {
+            url.push('/');
+        }
+        if let Some(q) = &self.base_query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
+}
+
+/// TLS options shared by `mqtts://` and `wss://`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsSettings {
+    /// Accept any server certificate.
+    pub skip_verify: bool,
+    /// Trust only these CA certificates (PEM) instead of the system's.
+    pub ca_cert: Option<Secret>,
+}
+
+/// A data source instance's settings, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Which instance, which version.
+    pub key: InstanceKey,
+    /// MQTT, when `mqttUrl` is set.
+    pub mqtt: Option<MqttSettings>,
+    /// WebSocket, when `websocketUrl` is set.
+    pub websocket: Option<WebSocketSettings>,
+    /// TLS options.
+    pub tls: TlsSettings,
+}
+
+impl Settings {
+    /// Parses and validates an instance's settings.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming the first bad field.
+    pub fn parse(
+        key: InstanceKey,
+        json_data: &[u8],
+        secure: &HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        if json_data.len() > limits::MAX_JSON_DATA_BYTES {
+            return Err(SettingsError::new(
+                "jsonData",
+                format!(
+                    "{} bytes; at most {} are accepted",
+                    json_data.len(),
+                    limits::MAX_JSON_DATA_BYTES
+                ),
+            ));
+        }
+        let json: Json = if json_data.iter().all(u8::is_ascii_whitespace) {
+            Json::Object(Map::new())
+        } else {
+            serde_json::from_slice(json_data)
+                .map_err(|e| SettingsError::new("jsonData", format!("invalid JSON: {e}")))?
+        };
+        let Json::Object(obj) = json else {
+            return Err(SettingsError::new("jsonData", "expected a JSON object"));
+        };
+        let data = Data(&obj);
+        let secret = |field: &str, max: usize| -> Result<Option<Secret>, SettingsError> {
+            match secure.get(field).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) if v.len() > max => Err(SettingsError::new(
+                    field,
+                    format!("longer than {max} bytes"),
+                )),
+                Some(v) => Ok(Some(Secret(v.clone()))),
+            }
+        };
+
+        let mqtt = match data.string("mqttUrl", limits::MAX_URL_LEN)? {
+            None => None,
+            Some(url) => {
+                let endpoint = parse_url(
+                    "mqttUrl",
+                    url,
+                    &[("mqtt", false, 1883), ("mqtts", true, 8883)],
+                )?;
+                if !matches!(endpoint.1.as_str(), "" | "/") || endpoint.2.is_some() {
+                    return Err(SettingsError::new(
+                        "mqttUrl",
+                        "an MQTT URL has no path or query: mqtt://host:port",
+                    ));
+                }
+                let username = data.string("mqttUsername", limits::MAX_NAME_LEN)?;
+                let password = secret("mqttPassword", limits::MAX_SECRET_LEN)?;
+                if password.is_some() && username.is_none() {
+                    return Err(SettingsError::new(
+                        "mqttUsername",
+                        "a password is set but no user name: MQTT sends a password only with a user name",
+                    ));
+                }
+                let client_id = data.string("mqttClientId", limits::MAX_NAME_LEN)?;
+                if let Some(id) = client_id {
+                    if id.chars().any(char::is_control) {
+                        return Err(SettingsError::new(
+                            "mqttClientId",
+                            "may not contain control characters",
+                        ));
+                    }
+                }
+                Some(MqttSettings {
+                    endpoint: endpoint.0,
+                    username: username.map(str::to_owned),
+                    password,
+                    client_id: client_id.map(str::to_owned),
+                })
+            }
+        };
+
+        let websocket = match data.string("websocketUrl", limits::MAX_URL_LEN)? {
+            None => None,
+            Some(url) => {
+                let (endpoint, path, query) = parse_url(
+                    "websocketUrl",
+                    url,
+                    &[("ws", false, 80), ("wss", true, 443)],
+                )?;
+                let mut headers = Vec::new();
+                for i in 1..=limits::MAX_HEADERS {
+                    let name_key = format!("httpHeaderName{i}");
+                    let value_key = format!("httpHeaderValue{i}");
+                    let Some(name) = data.string(&name_key, limits::MAX_NAME_LEN)? else {
+                        continue;
+                    };
+                    check_header_name(&name_key, name)?;
+                    let value = secret(&value_key, limits::MAX_SECRET_LEN)?
+                        .unwrap_or_else(|| Secret(String::new()));
+                    if value
+                        .0
+                        .bytes()
+                        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+                    {
+                        return Err(SettingsError::new(
+                            &value_key,
+                            "contains a line break or another control character",
+                        ));
+                    }
+                    headers.push(Header {
+                        name: name.to_owned(),
+                        value,
+                    });
+                }
+                Some(WebSocketSettings {
+                    endpoint,
+                    base_path: path.trim_end_matches('/').to_owned(),
+                    base_query: query,
+                    headers,
+                })
+            }
+        };
+
+        let skip_verify = data.boolean("tlsSkipVerify")?;
+        let ca_cert = if data.boolean("tlsAuthWithCACert")? {
+            let pem = secret("tlsCACert", limits::MAX_CA_CERT_BYTES)?.ok_or_else(|| {
+                SettingsError::new(
+                    "tlsCACert",
+                    "`tlsAuthWithCACert` is on but no CA certificate is set",
+                )
+            })?;
+            let parsed =
+                CertificateDer::pem_slice_iter(pem.0.as_bytes()).collect::<Result<Vec<_>, _>>();
+            match parsed {
+                Ok(certs) if !certs.is_empty() => {}
+                _ => {
+                    return Err(SettingsError::new(
+                        "tlsCACert",
+                        "expected PEM certificates (-----BEGIN CERTIFICATE----- ... \
+                         -----END CERTIFICATE-----)",
+                    ))
+                }
+            }
+            Some(pem)
+        } else {
+            None
+        };
+        Ok(Settings {
+            key,
+            mqtt,
+            websocket,
+            tls: TlsSettings {
+                skip_verify,
+                ca_cert,
+            },
+        })
+    }
+
+    /// Every secret value, for [`Settings::redact`].
+    fn secrets(&self) -> impl Iterator<Item = &str> {
+        let mqtt = self
+            .mqtt
+            .iter()
+            .filter_map(|m| m.password.as_ref())
+            .map(Secret::expose);
+        let headers = self
+            .websocket
+            .iter()
+            .flat_map(|w| w.headers.iter())
+            .map(|h| h.value.expose());
+        let ca = self.tls.ca_cert.iter().map(Secret::expose);
+        mqtt.chain(headers)
+            .chain(ca)
+            // Replacing a one- or two-letter secret would garble messages without protecting
+            // anything a reader could not guess.
+            .filter(|s| s.len() >= 3)
+    }
+
+    /// `text` with every secret value replaced by `***`: for messages that come from a
+    /// library (an error's text), which should never hold one, as a second line of defence.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in self.secrets() {
+            if out.contains(secret) {
+                out = out.replace(secret, "***");
+            }
+        }
+        out
+    }
+}
+
+/// The certificates of a PEM bundle (validated by [`Settings::parse`], so none is skipped
+/// there; here a bad block is just left out).
+pub(crate) fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// Typed access to jsonData.
+struct Data<'a>(&'a Map<String, Json>);
+
+impl Data<'_> {
+    /// A non-empty string (trimmed), or `None` when absent, null or empty.
+    fn string(&self, key: &str, max: usize) -> Result<Option<&str>, SettingsError> {
+        match self.0.get(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => {
+                let s = s.trim();
+                if s.len() > max {
+                    return Err(SettingsError::new(key, format!("longer than {max} bytes")));
+                }
+                Ok((!s.is_empty()).then_some(s))
+            }
+            Some(_) => Err(SettingsError::new(key, "expected a string")),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, SettingsError> {
+        match self.0.get(key) {
+            None | Some(Json::Null) => Ok(false),
+            Some(Json::Bool(b)) => Ok(*b),
+            Some(_) => Err(SettingsError::new(key, "expected true or false")),
+        }
+    }
+}
+
+/// Parses `url` with one of `schemes` (name, TLS, default port) into its endpoint, path and
+/// query. Messages quote the scheme at most, never the URL (it could hold a token).
+fn parse_url(
+    field: &str,
+    url: &str,
+    schemes: &[(&'static str, bool, u16)],
+) -> Result<(Endpoint, String, Option<String>), SettingsError> {
+    let allowed = schemes
+        .iter()
+        .map(|(s, _, _)| format!("{s}://"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let bad =
+        |why: &str| SettingsError::new(field, format!("{why}; expected {allowed}host[:port]"));
+    let (scheme, _) = url.split_once("://").ok_or_else(|| bad("not a URL"))?;
+    let scheme_lower = scheme.to_ascii_lowercase();
+    let &(scheme, tls, default_port) = schemes
+        .iter()
+        .find(|(s, _, _)| *s == scheme_lower)
+        .ok_or_else(|| bad("unsupported scheme"))?;
+    if url.contains('#') {
+        return Err(bad("a URL fragment (#) is not allowed"));
+    }
+    let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(SettingsError::new(
+            field,
+            "credentials in the URL are not allowed: use the user name, password or header fields",
+        ));
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match authority.port_u16() {
+        Some(0) => return Err(bad("port 0")),
+        Some(p) => p,
+        None if authority.as_str().ends_with(':') => return Err(bad("empty port")),
+        None => default_port,
+    };
+    Ok((
+        Endpoint {
+            scheme,
+            tls,
+            host: host.to_owned(),
+            port,
+        },
+        uri.path().to_owned(),
+        uri.query().map(str::to_owned),
+    ))
+}
+
+/// A header name is an HTTP token, and not one the WebSocket handshake itself sets.
+fn check_header_name(field: &str, name: &str) -> Result<(), SettingsError> {
+    const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || TCHAR.contains(&b))
+    {
+        return Err(SettingsError::new(
+            field,
+            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+        ));
+    }
+    const RESERVED: [&str; 6] = [
+        "host",
+        "connection",
+        "upgrade",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+    ];
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(SettingsError::new(
+            field,
+            format!("{name} is set by the WebSocket handshake itself and cannot be overridden"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> InstanceKey {
+        InstanceKey {
+            org_id: 1,
+            uid: "ds1".into(),
+            updated_ms: 5,
+        }
+    }
+
+    fn parse(json: &str, secure: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let secure = secure
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::parse(key(), json.as_bytes(), &secure)
+    }
+
+    #[test]
+    fn empty_settings_configure_nothing() {
+        let s = parse("", &[]).unwrap();
+        assert!(s.mqtt.is_none() && s.websocket.is_none());
+        assert_eq!(s.tls, TlsSettings::default());
+    }
+
+    #[test]
+    fn mqtt_urls_take_default_ports_and_tls_from_the_scheme() {
+        let s = parse(r#"{"mqttUrl":"mqtt://broker"}"#, &[]).unwrap();
+        let m = s.mqtt.unwrap();
+        assert_eq!(
+            (m.endpoint.host.as_str(), m.endpoint.port, m.endpoint.tls),
+            ("broker", 1883, false)
+        );
+        let s = parse(r#"{"mqttUrl":"MQTTS://[::1]"}"#, &[]).unwrap();
+        let e = s.mqtt.unwrap().endpoint;
+        assert_eq!((e.host.as_str(), e.port, e.tls), ("::1", 8883, true));
+        assert_eq!(e.to_string(), "mqtts://[::1]:8883");
+    }
+
+    #[test]
+    fn bad_urls_name_the_field_and_never_echo_the_url() {
+        for (url, field) in [
+            ("http://x", "mqttUrl"),
+            ("mqtt://", "mqttUrl"),
+            ("mqtt://u:hunter2@x", "mqttUrl"),
+            ("mqtt://x:0", "mqttUrl"),
+            ("mqtt://x/path", "mqttUrl"),
+        ] {
+            let e = parse(&format!(r#"{{"mqttUrl":"{url}"}}"#), &[]).unwrap_err();
+            assert_eq!(e.field, field, "{url}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let e = parse(r#"{"websocketUrl":"ftp://x"}"#, &[]).unwrap_err();
+        assert_eq!(e.field, "websocketUrl");
+        assert!(e.problem.contains("ws:// or wss://"), "{e}");
+    }
+
+    #[test]
+    fn a_password_needs_a_user_name() {
+        let e = parse(r#"{"mqttUrl":"mqtt://x"}"#, &[("mqttPassword", "pw")]).unwrap_err();
+        assert_eq!(e.field, "mqttUsername");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = parse(
+            r#"{"mqttUrl":"mqtt://x","mqttUsername":"u","websocketUrl":"wss://h/base",
+                "httpHeaderName1":"Authorization","tlsAuthWithCACert":true}"#,
+            &[
+                ("mqttPassword", "hunter2"),
+                ("httpHeaderValue1", "Bearer s3cr3t"),
+                (
+                    "tlsCACert",
+                    "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----",
+                ),
+            ],
+        )
+        .unwrap();
+        let debug = format!("{s:?}");
+        for secret in ["hunter2", "s3cr3t", "MIIBAA"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert_eq!(
+            s.redact("auth failed for hunter2 with Bearer s3cr3t"),
+            "auth failed for *** with ***"
+        );
+    }
+
+    #[test]
+    fn header_values_with_line_breaks_are_refused_without_quoting_them() {
+        let e = parse(
+            r#"{"websocketUrl":"ws://h","httpHeaderName2":"X-Token"}"#,
+            &[("httpHeaderValue2", "a\r\nInjected: yes")],
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "httpHeaderValue2");
+        assert!(!e.to_string().contains("Injected"));
+        let e = parse(r#"{"websocketUrl":"ws://h","httpHeaderName1":"Host"}"#, &[]).unwrap_err();
+        assert_eq!(e.field, "httpHeaderName1");
+    }
+
+    #[test]
+    fn websocket_paths_append_to_the_base_url_on_the_same_host() {
+        let s = parse(
+            r#"{"websocketUrl":"wss://feed.example:9443/v2/?token=abc"}"#,
+            &[],
+        )
+        .unwrap();
+        let ws = s.websocket.unwrap();
+        assert_eq!(
+            ws.url_for("/prices").unwrap(),
+            "wss://feed.example:9443/v2/prices?token=abc"
+        );
+        assert_eq!(
+            ws.url_for("/prices?symbol=BTC").unwrap(),
+            "wss://feed.example:9443/v2/prices?token=abc&symbol=BTC"
+        );
+        assert_eq!(ws.base_url(), "wss://feed.example:9443/v2?token=abc");
+        let s = parse(r#"{"websocketUrl":"ws://h"}"#, &[]).unwrap();
+        let ws = s.websocket.unwrap();
+        assert_eq!(ws.url_for("/a").unwrap(), "ws://h:80/a");
+        assert_eq!(ws.base_url(), "ws://h:80/");
+    }
+
+    #[test]
+    fn the_ca_certificate_is_required_when_asked_for() {
+        let e = parse(r#"{"tlsAuthWithCACert":true}"#, &[]).unwrap_err();
+        assert_eq!(e.field, "tlsCACert");
+        let e = parse(r#"{"tlsAuthWithCACert":true}"#, &[("tlsCACert", "garbage")]).unwrap_err();
+        assert_eq!(e.field, "tlsCACert");
+        let e = parse(r#"{"tlsSkipVerify":"yes"}"#, &[]).unwrap_err();
+        assert_eq!(e.field, "tlsSkipVerify");
+    }
+}

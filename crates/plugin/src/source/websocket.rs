@@ -1,0 +1,468 @@
+//! The `websocket` source: the messages of a WebSocket feed, the data source's URL with the
+//! query's path appended.
+//!
+//! One connection per data source instance (and settings version) and path, shared by the
+//! channels that read it (queries that differ in `tickMs`, `capacity`, `timePath` or
+//! `fields`). Text and binary messages are payloads ([`super::payload`]); pings are
+//! answered; a ping is sent every [`PING_EVERY`] and a connection that brings nothing (no
+//! message, no pong) for [`IDLE_LIMIT`] is dropped and made again. Reconnects use
+//! [`feed::Backoff`]; channels keep their RunStreams and get a notice about the gap.
+//!
+//! A channel that joins a running connection gets the last message at once (the feed's
+//! "retained" value). The handshake sends the configured headers (secret values, marked
+//! sensitive).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use ringstream_frame::Field;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_rustls::rustls;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tokio_tungstenite::WebSocketStream;
+
+use super::feed::{self, Backoff, Delivery, FeedLabel, LinkState, Message, Registry};
+use super::payload::RowBuilder;
+use super::Source;
+use crate::clock::Clock;
+use crate::hub::{lock, RowSink};
+use crate::query::{SourceSpec, StreamSpec};
+use crate::settings::{InstanceKey, Settings, WebSocketSettings};
+use crate::PluginError;
+
+/// Largest WebSocket message read; a larger one breaks the connection (it is well above the
+/// payload limit, and messages between the two are skipped).
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// How often the connection is pinged.
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(20);
+/// A connection that brought nothing for this long is made again.
+pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A WebSocket feed's messages as rows.
+#[derive(Debug)]
+pub struct WebSocketSource {
+    feed: Arc<WsFeed>,
+    rows: RowBuilder,
+    label: FeedLabel,
+}
+
+impl WebSocketSource {
+    /// A source for `spec` on the shared connection for its path (made if none is open).
+    ///
+    /// # Errors
+    /// [`PluginError::NotConfigured`] when the data source has no WebSocket URL.
+    pub(crate) fn new(
+        connections: &Registry<(InstanceKey, String), WsFeed>,
+        settings: &Arc<Settings>,
+        spec: &StreamSpec,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, PluginError> {
+        let SourceSpec::WebSocket { path, feed } = &spec.source else {
+            return Err(PluginError::BadPath("not a WebSocket stream".into()));
+        };
+        let ws = settings
+            .websocket
+            .as_ref()
+            .ok_or(PluginError::NotConfigured {
+                kind: "websocket",
+                setting: "websocketUrl",
+            })?;
+        let url = ws.url_for(path)?;
+        let feed_conn =
+            connections.get_or_try_insert(&(settings.key.clone(), path.clone()), || {
+                Ok::<_, PluginError>(WsFeed::start(
+                    settings,
+                    url,
+                    Arc::from(path.as_str()),
+                    clock,
+                ))
+            })?;
+        Ok(Self {
+            feed: feed_conn,
+            rows: RowBuilder::new(feed.time_path.clone(), feed.fields.clone(), false),
+            label: FeedLabel {
+                kind: "WebSocket",
+                endpoint: ws.endpoint.to_string(),
+                take_retained: true,
+            },
+        })
+    }
+}
+
+impl Source for WebSocketSource {
+    fn fields(&self) -> Vec<Field> {
+        RowBuilder::initial_fields()
+    }
+
+    async fn run(self, sink: RowSink) -> Result<(), PluginError> {
+        let (tx, rx) = mpsc::channel(feed::QUEUE);
+        let _subscription = self.feed.subscribe(tx);
+        feed::consume(rx, sink, self.rows, self.label).await
+    }
+}
+
+/// One WebSocket connection and the channels reading it.
+#[derive(Debug)]
+pub(crate) struct WsFeed {
+    subs: Arc<Mutex<Subscribers>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for WsFeed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Debug)]
+struct Subscribers {
+    list: Vec<(u64, mpsc::Sender<Delivery>)>,
+    next_id: u64,
+    link: LinkState,
+    /// The last message, for channels that join later.
+    last: Option<Message>,
+}
+
+impl WsFeed {
+    fn start(
+        settings: &Arc<Settings>,
+        url: String,
+        topic: Arc<str>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let subs = Arc::new(Mutex::new(Subscribers {
+            list: Vec::new(),
+            next_id: 0,
+            link: LinkState::Connecting,
+            last: None,
+        }));
+        let task = tokio::spawn(drive(
+            url,
+            Arc::clone(settings),
+            Arc::clone(&subs),
+            topic,
+            clock,
+        ));
+        Arc::new(Self {
+            subs,
+            task: task.abort_handle(),
+        })
+    }
+
+    fn subscribe(self: &Arc<Self>, tx: mpsc::Sender<Delivery>) -> Subscription {
+        let mut subs = lock(&self.subs);
+        let id = subs.next_id;
+        subs.next_id += 1;
+        if let LinkState::Down { at_ms, reason } = &subs.link {
+            let _ = tx.try_send(Delivery::Down {
+                at_ms: *at_ms,
+                reason: reason.clone(),
+            });
+        }
+        if let Some(last) = &subs.last {
+            let _ = tx.try_send(Delivery::Message(Message {
+                retained: true,
+                ..last.clone()
+            }));
+        }
+        subs.list.push((id, tx));
+        Subscription {
+            feed: Arc::clone(self),
+            id,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Subscription {
+    feed: Arc<WsFeed>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        lock(&self.feed.subs).list.retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// The connection task: connects, reads, reconnects.
+async fn drive(
+    url: String,
+    settings: Arc<Settings>,
+    subs: Arc<Mutex<Subscribers>>,
+    topic: Arc<str>,
+    clock: Arc<dyn Clock>,
+) {
+    let Some(ws) = settings.websocket.as_ref() else {
+        return;
+    };
+    let endpoint = ws.endpoint.to_string();
+    let tls = if ws.endpoint.tls {
+        match feed::tls_config(&settings.tls) {
+            Ok(config) => Some(config),
+            Err(reason) => {
+                let at_ms = clock.now_ms();
+                let senders = set_link(
+                    &subs,
+                    LinkState::Down {
+                        at_ms,
+                        reason: reason.clone(),
+                    },
+                );
+                feed::deliver(&senders, Delivery::Down { at_ms, reason }).await;
+                return std::future::pending().await;
+            }
+        }
+    } else {
+        None
+    };
+    let mut backoff = Backoff::default();
+    loop {
+        let reason =
+            match tokio::time::timeout(feed::CONNECT_TIMEOUT, connect(&url, ws, tls.clone())).await
+            {
+                Ok(Ok(stream)) => {
+                    let up_at = Instant::now();
+                    let was_down = {
+                        let mut subs = lock(&subs);
+                        let was_down = matches!(subs.link, LinkState::Down { .. });
+                        subs.link = LinkState::Up;
+                        was_down
+                    };
+                    tracing::info!(%endpoint, "WebSocket connected");
+                    if was_down {
+                        feed::count_reconnect();
+                        let senders = senders(&subs);
+                        feed::deliver(
+                            &senders,
+                            Delivery::Up {
+                                at_ms: clock.now_ms(),
+                            },
+                        )
+                        .await;
+                    }
+                    let reason = read(stream, &subs, &topic, &*clock).await;
+                    if up_at.elapsed() >= feed::BACKOFF_RESET_AFTER {
+                        backoff.reset();
+                    }
+                    reason
+                }
+                Ok(Err(reason)) => reason,
+                Err(_) => format!("no answer within {} s", feed::CONNECT_TIMEOUT.as_secs()),
+            };
+        let reason = settings.redact(&reason);
+        let at_ms = clock.now_ms();
+        let newly_down = !matches!(lock(&subs).link, LinkState::Down { .. });
+        if newly_down {
+            tracing::warn!(%endpoint, error = %reason, "WebSocket connection down; reconnecting");
+            let senders = set_link(
+                &subs,
+                LinkState::Down {
+                    at_ms,
+                    reason: reason.clone(),
+                },
+            );
+            feed::deliver(&senders, Delivery::Down { at_ms, reason }).await;
+        } else {
+            tracing::debug!(%endpoint, error = %reason, "WebSocket reconnect failed");
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// Reads messages until the connection ends; returns why it ended.
+async fn read(
+    mut stream: WebSocketStream<Box<dyn Io>>,
+    subs: &Mutex<Subscribers>,
+    topic: &Arc<str>,
+    clock: &dyn Clock,
+) -> String {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await; // the first tick is immediate
+    let mut last_heard = Instant::now();
+    let mut matching = Vec::new();
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= IDLE_LIMIT {
+                    return format!("nothing received for {} s", IDLE_LIMIT.as_secs());
+                }
+                if let Err(e) = stream.send(WsMessage::Ping(Vec::new())).await {
+                    return describe(&e);
+                }
+                continue;
+            }
+        };
+        last_heard = Instant::now();
+        let payload = match next {
+            Some(Ok(WsMessage::Text(text))) => Bytes::from(text.into_bytes()),
+            Some(Ok(WsMessage::Binary(data))) => Bytes::from(data),
+            Some(Ok(WsMessage::Close(frame))) => {
+                return match frame {
+                    Some(f) if !f.reason.is_empty() => format!(
+                        "the server closed the connection ({}: {})",
+                        u16::from(f.code),
+                        f.reason.chars().take(120).collect::<String>()
+                    ),
+                    Some(f) => format!("the server closed the connection ({})", u16::from(f.code)),
+                    None => "the server closed the connection".into(),
+                };
+            }
+            Some(Ok(_)) => continue, // ping (answered by tungstenite), pong
+            Some(Err(e)) => return describe(&e),
+            None => return "the connection was closed".into(),
+        };
+        let message = Message::new(Arc::clone(topic), payload, false, clock.now_ms());
+        matching.clear();
+        {
+            let mut subs = lock(subs);
+            matching.extend(subs.list.iter().map(|(_, tx)| tx.clone()));
+            subs.last = Some(message.clone());
+        }
+        feed::deliver(&matching, Delivery::Message(message)).await;
+    }
+}
+
+fn set_link(subs: &Mutex<Subscribers>, link: LinkState) -> Vec<mpsc::Sender<Delivery>> {
+    let mut subs = lock(subs);
+    subs.link = link;
+    subs.list.iter().map(|(_, tx)| tx.clone()).collect()
+}
+
+fn senders(subs: &Mutex<Subscribers>) -> Vec<mpsc::Sender<Delivery>> {
+    lock(subs).list.iter().map(|(_, tx)| tx.clone()).collect()
+}
+
+/// A byte stream: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+impl std::fmt::Debug for dyn Io {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Io")
+    }
+}
+
+/// Opens TCP (and TLS for `wss://`) to the configured host and runs the handshake with
+/// the configured headers.
+async fn connect(
+    url: &str,
+    ws: &WebSocketSettings,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<WebSocketStream<Box<dyn Io>>, String> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("invalid URL: {e}"))?;
+    for header in &ws.headers {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| format!("invalid header name {:?}", header.name))?;
+        let mut value = HeaderValue::from_str(header.value.expose())
+            .map_err(|_| format!("invalid value for header {:?}", header.name))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(name, value);
+    }
+    let tcp = tokio::net::TcpStream::connect((ws.endpoint.host.as_str(), ws.endpoint.port))
+        .await
+        .map_err(|e| io_reason(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = match tls {
+        None => Box::new(tcp),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::try_from(ws.endpoint.host.clone())
+                .map_err(|_| format!("{:?} is not a valid TLS server name", ws.endpoint.host))?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            Box::new(stream)
+        }
+    };
+    let config = WebSocketConfig {
+        max_message_size: Some(MAX_MESSAGE_BYTES),
+        max_frame_size: Some(MAX_MESSAGE_BYTES),
+        ..WebSocketConfig::default()
+    };
+    let (stream, _response) =
+        tokio_tungstenite::client_async_with_config(request, io, Some(config))
+            .await
+            .map_err(|e| describe(&e))?;
+    Ok(stream)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        "connection refused (nothing listens at that address)".into()
+    } else {
+        format!("network error: {e}")
+    }
+}
+
+/// What went wrong, in words, without secrets (tungstenite's errors quote no header).
+fn describe(e: &WsError) -> String {
+    match e {
+        WsError::Http(response) => {
+            let status = response.status();
+            let hint = match status.as_u16() {
+                401 | 403 => " (the credentials in the data source's headers were refused)",
+                404 => " (no WebSocket endpoint at that path)",
+                _ => "",
+            };
+            format!("the server answered HTTP {status} to the WebSocket handshake{hint}")
+        }
+        WsError::Io(io) => io_reason(io),
+        WsError::Capacity(c) => format!("message too large: {c}"),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => "the connection was closed".into(),
+        WsError::Protocol(p) => format!("WebSocket protocol error: {p}"),
+        other => other.to_string(),
+    }
+}
+
+/// CheckHealth: opens the base URL with the configured headers and closes it. Only a refused
+/// connection, a TLS failure, a timeout or a 401/403 is a failure: the base URL itself need
+/// not be a feed (queries append their path), so another HTTP status still shows that the
+/// server is reachable.
+pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
+    let Some(ws) = &settings.websocket else {
+        return Err("no WebSocket URL is set".into());
+    };
+    let endpoint = &ws.endpoint;
+    let tls = if endpoint.tls {
+        Some(feed::tls_config(&settings.tls).map_err(|e| settings.redact(&e))?)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let result = match tokio::time::timeout(timeout, connect(&ws.base_url(), ws, tls)).await {
+        Ok(Ok(mut stream)) => {
+            let _ = tokio::time::timeout(Duration::from_millis(200), stream.close(None)).await;
+            Ok(format!(
+                "WebSocket handshake with {endpoint} succeeded in {} ms",
+                started.elapsed().as_millis()
+            ))
+        }
+        Ok(Err(reason))
+            if reason.starts_with("the server answered HTTP")
+                && !reason.contains("credentials") =>
+        {
+            Ok(format!(
+                "{endpoint} is reachable; its base URL is not a feed itself: {reason}"
+            ))
+        }
+        Ok(Err(reason)) => Err(format!("cannot open {endpoint}: {reason}")),
+        Err(_) => Err(format!(
+            "no answer from {endpoint} within {} s",
+            timeout.as_secs_f64()
+        )),
+    };
+    result
+        .map(|m| settings.redact(&m))
+        .map_err(|m| settings.redact(&m))
+}

@@ -1,0 +1,67 @@
+//! Machine setup the tests need, done by `cargo xtask ci` on a fresh machine.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::util::{have, run_cmd};
+
+/// The broker the MQTT tests start (on a free loopback port of their own).
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+/// The tests also use `mosquitto_passwd` (package mosquitto) and `mosquitto_pub`
+/// (package mosquitto-clients).
+const TOOLS: [&str; 2] = ["/usr/bin/mosquitto_passwd", "/usr/bin/mosquitto_pub"];
+
+/// Installs Debian's mosquitto and mosquitto-clients when they are missing: only as root
+/// (with apt-get); otherwise says what to do. The package lists are refreshed only when an
+/// install from the current ones fails.
+pub(crate) fn ensure_mosquitto() -> Result<()> {
+    let missing = || {
+        std::iter::once(MOSQUITTO)
+            .chain(TOOLS)
+            .any(|p| !Path::new(p).exists())
+    };
+    if !missing() {
+        return Ok(());
+    }
+    if !is_root()? {
+        bail!(
+            "{MOSQUITTO} (or mosquitto_passwd / mosquitto_pub) is missing and this is not root: \
+             install Debian's mosquitto and mosquitto-clients \
+             (sudo apt-get install mosquitto mosquitto-clients), then run the tests again"
+        );
+    }
+    if !have("apt-get") {
+        bail!("{MOSQUITTO} is missing and there is no apt-get to install Debian's mosquitto");
+    }
+    let install = || {
+        run_cmd(
+            Command::new("apt-get")
+                .args([
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    "mosquitto",
+                    "mosquitto-clients",
+                ])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if install().is_err() {
+        run_cmd(Command::new("apt-get").arg("update"))?;
+        install()?;
+    }
+    if missing() {
+        bail!("apt-get installed mosquitto, but {MOSQUITTO} or its tools are still missing");
+    }
+    Ok(())
+}
+
+fn is_root() -> Result<bool> {
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("could not run `id -u`")?;
+    Ok(out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
