@@ -13,38 +13,36 @@ const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 /// (package mosquitto-clients).
 const TOOLS: [&str; 2] = ["/usr/bin/mosquitto_passwd", "/usr/bin/mosquitto_pub"];
 
-/// Installs Debian's mosquitto and mosquitto-clients when they are missing: only as root
-/// (with apt-get); otherwise says what to do. The package lists are refreshed only when an
-/// install from the current ones fails.
+/// Installs Debian's mosquitto and mosquitto-clients when they are missing.
 pub(crate) fn ensure_mosquitto() -> Result<()> {
-    let missing = || {
-        std::iter::once(MOSQUITTO)
-            .chain(TOOLS)
-            .any(|p| !Path::new(p).exists())
-    };
-    if !missing() {
+    let mut files = vec![MOSQUITTO];
+    files.extend(TOOLS);
+    ensure_debian_packages(&files, &["mosquitto", "mosquitto-clients"])
+}
+
+/// Installs Debian `packages` when one of `files` is missing: only as root (with apt-get);
+/// otherwise says what to do. The package lists are refreshed only when an install from the
+/// current ones fails.
+pub(crate) fn ensure_debian_packages(files: &[&str], packages: &[&str]) -> Result<()> {
+    let missing = || files.iter().find(|p| !Path::new(p).exists()).copied();
+    let Some(first_missing) = missing() else {
         return Ok(());
-    }
+    };
+    let list = packages.join(" ");
     if !is_root()? {
         bail!(
-            "{MOSQUITTO} (or mosquitto_passwd / mosquitto_pub) is missing and this is not root: \
-             install Debian's mosquitto and mosquitto-clients \
-             (sudo apt-get install mosquitto mosquitto-clients), then run the tests again"
+            "{first_missing} is missing and this is not root: install Debian's {list} \
+             (sudo apt-get install {list}), then run the tests again"
         );
     }
     if !have("apt-get") {
-        bail!("{MOSQUITTO} is missing and there is no apt-get to install Debian's mosquitto");
+        bail!("{first_missing} is missing and there is no apt-get to install Debian's {list}");
     }
     let install = || {
         run_cmd(
             Command::new("apt-get")
-                .args([
-                    "install",
-                    "-y",
-                    "--no-install-recommends",
-                    "mosquitto",
-                    "mosquitto-clients",
-                ])
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(packages)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     };
@@ -52,8 +50,8 @@ pub(crate) fn ensure_mosquitto() -> Result<()> {
         run_cmd(Command::new("apt-get").arg("update"))?;
         install()?;
     }
-    if missing() {
-        bail!("apt-get installed mosquitto, but {MOSQUITTO} or its tools are still missing");
+    if let Some(still) = missing() {
+        bail!("apt-get installed {list}, but {still} is still missing");
     }
     Ok(())
 }

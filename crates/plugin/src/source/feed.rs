@@ -581,6 +581,63 @@ pub(crate) fn count_reconnect() {
     metrics::RECONNECTS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A connection's shared state, as the reporting below needs it: its link and the queues of
+/// the channels reading it.
+pub(crate) trait Link {
+    /// The link state.
+    fn link_mut(&mut self) -> &mut LinkState;
+    /// Every reading channel's queue.
+    fn queues(&self) -> Vec<mpsc::Sender<Delivery>>;
+}
+
+/// Marks the connection down. The first failure is logged and told to every channel (a gap
+/// notice); failed reconnects after it are only logged at debug level.
+pub(crate) async fn report_down<L: Link>(
+    shared: &Mutex<L>,
+    kind: &str,
+    endpoint: &str,
+    at_ms: i64,
+    reason: String,
+) {
+    let newly_down = {
+        let mut shared = lock(shared);
+        let link = shared.link_mut();
+        if matches!(link, LinkState::Down { .. }) {
+            None
+        } else {
+            *link = LinkState::Down {
+                at_ms,
+                reason: reason.clone(),
+            };
+            Some(shared.queues())
+        }
+    };
+    match newly_down {
+        Some(queues) => {
+            tracing::warn!(%endpoint, error = %reason, "{kind} connection down; reconnecting");
+            deliver(&queues, Delivery::Down { at_ms, reason }).await;
+        }
+        None => tracing::debug!(%endpoint, error = %reason, "{kind} reconnect failed"),
+    }
+}
+
+/// Marks the connection up; after a failure, counts the reconnect and tells every channel
+/// (the end of the gap).
+pub(crate) async fn report_up<L: Link>(shared: &Mutex<L>, kind: &str, endpoint: &str, at_ms: i64) {
+    let was_down = {
+        let mut shared = lock(shared);
+        let link = shared.link_mut();
+        let was_down = matches!(link, LinkState::Down { .. });
+        *link = LinkState::Up;
+        was_down.then(|| shared.queues())
+    };
+    tracing::info!(%endpoint, "{kind} connected");
+    if let Some(queues) = was_down {
+        count_reconnect();
+        deliver(&queues, Delivery::Up { at_ms }).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

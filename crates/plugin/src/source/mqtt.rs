@@ -231,15 +231,7 @@ async fn drive(
         .map_or_else(String::new, |m| m.endpoint.to_string());
     if let Err(reason) = use_tls_if_asked(&mut eventloop, &settings) {
         // No connection can be made with these settings; channels show why.
-        let at_ms = clock.now_ms();
-        let senders = set_link(
-            &router,
-            LinkState::Down {
-                at_ms,
-                reason: reason.clone(),
-            },
-        );
-        feed::deliver(&senders, Delivery::Down { at_ms, reason }).await;
+        feed::report_down(&router, "MQTT", &endpoint, clock.now_ms(), reason).await;
         return std::future::pending().await;
     }
     let mut backoff = Backoff::default();
@@ -266,28 +258,17 @@ async fn drive(
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 up_since = Some(Instant::now());
-                let (was_down, filters, senders) = {
-                    let mut router = lock(&router);
-                    let was_down = matches!(router.link, LinkState::Down { .. });
-                    router.link = LinkState::Up;
-                    let filters: Vec<SubscribeFilter> = router
-                        .filters
-                        .keys()
-                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
-                        .collect();
-                    (was_down, filters, all_senders(&router))
-                };
+                let filters: Vec<SubscribeFilter> = lock(&router)
+                    .filters
+                    .keys()
+                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
+                    .collect();
                 if !filters.is_empty() {
                     if let Err(e) = client.try_subscribe_many(filters) {
                         tracing::warn!(error = %e, "MQTT resubscribe could not be queued");
                     }
                 }
-                tracing::info!(%endpoint, "MQTT connected");
-                if was_down {
-                    feed::count_reconnect();
-                    let at_ms = clock.now_ms();
-                    feed::deliver(&senders, Delivery::Up { at_ms }).await;
-                }
+                feed::report_up(&router, "MQTT", &endpoint, clock.now_ms()).await;
             }
             Ok(_) => {}
             Err(e) => {
@@ -298,40 +279,24 @@ async fn drive(
                     backoff.reset();
                 }
                 let reason = settings.redact(&describe(&e));
-                let at_ms = clock.now_ms();
-                let newly_down = !matches!(lock(&router).link, LinkState::Down { .. });
-                if newly_down {
-                    tracing::warn!(%endpoint, error = %reason, "MQTT connection down; reconnecting");
-                    let senders = set_link(
-                        &router,
-                        LinkState::Down {
-                            at_ms,
-                            reason: reason.clone(),
-                        },
-                    );
-                    feed::deliver(&senders, Delivery::Down { at_ms, reason }).await;
-                } else {
-                    tracing::debug!(%endpoint, error = %reason, "MQTT reconnect failed");
-                }
+                feed::report_down(&router, "MQTT", &endpoint, clock.now_ms(), reason).await;
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }
 }
 
-/// Sets the link state; returns every channel's queue.
-fn set_link(router: &Mutex<Router>, link: LinkState) -> Vec<mpsc::Sender<Delivery>> {
-    let mut router = lock(router);
-    router.link = link;
-    all_senders(&router)
-}
+impl feed::Link for Router {
+    fn link_mut(&mut self) -> &mut LinkState {
+        &mut self.link
+    }
 
-fn all_senders(router: &Router) -> Vec<mpsc::Sender<Delivery>> {
-    router
-        .filters
-        .values()
-        .flat_map(|subs| subs.iter().map(|(_, tx)| tx.clone()))
-        .collect()
+    fn queues(&self) -> Vec<mpsc::Sender<Delivery>> {
+        self.filters
+            .values()
+            .flat_map(|subs| subs.iter().map(|(_, tx)| tx.clone()))
+            .collect()
+    }
 }
 
 /// Switches `eventloop` to TLS for `mqtts://`.

@@ -208,15 +208,7 @@ async fn drive(
         match feed::tls_config(&settings.tls) {
             Ok(config) => Some(config),
             Err(reason) => {
-                let at_ms = clock.now_ms();
-                let senders = set_link(
-                    &subs,
-                    LinkState::Down {
-                        at_ms,
-                        reason: reason.clone(),
-                    },
-                );
-                feed::deliver(&senders, Delivery::Down { at_ms, reason }).await;
+                feed::report_down(&subs, "WebSocket", &endpoint, clock.now_ms(), reason).await;
                 return std::future::pending().await;
             }
         }
@@ -230,24 +222,7 @@ async fn drive(
             {
                 Ok(Ok(stream)) => {
                     let up_at = Instant::now();
-                    let was_down = {
-                        let mut subs = lock(&subs);
-                        let was_down = matches!(subs.link, LinkState::Down { .. });
-                        subs.link = LinkState::Up;
-                        was_down
-                    };
-                    tracing::info!(%endpoint, "WebSocket connected");
-                    if was_down {
-                        feed::count_reconnect();
-                        let senders = senders(&subs);
-                        feed::deliver(
-                            &senders,
-                            Delivery::Up {
-                                at_ms: clock.now_ms(),
-                            },
-                        )
-                        .await;
-                    }
+                    feed::report_up(&subs, "WebSocket", &endpoint, clock.now_ms()).await;
                     let reason = read(stream, &subs, &topic, &*clock).await;
                     if up_at.elapsed() >= feed::BACKOFF_RESET_AFTER {
                         backoff.reset();
@@ -258,21 +233,7 @@ async fn drive(
                 Err(_) => format!("no answer within {} s", feed::CONNECT_TIMEOUT.as_secs()),
             };
         let reason = settings.redact(&reason);
-        let at_ms = clock.now_ms();
-        let newly_down = !matches!(lock(&subs).link, LinkState::Down { .. });
-        if newly_down {
-            tracing::warn!(%endpoint, error = %reason, "WebSocket connection down; reconnecting");
-            let senders = set_link(
-                &subs,
-                LinkState::Down {
-                    at_ms,
-                    reason: reason.clone(),
-                },
-            );
-            feed::deliver(&senders, Delivery::Down { at_ms, reason }).await;
-        } else {
-            tracing::debug!(%endpoint, error = %reason, "WebSocket reconnect failed");
-        }
+        feed::report_down(&subs, "WebSocket", &endpoint, clock.now_ms(), reason).await;
         tokio::time::sleep(backoff.next_delay()).await;
     }
 }
@@ -331,14 +292,14 @@ async fn read(
     }
 }
 
-fn set_link(subs: &Mutex<Subscribers>, link: LinkState) -> Vec<mpsc::Sender<Delivery>> {
-    let mut subs = lock(subs);
-    subs.link = link;
-    subs.list.iter().map(|(_, tx)| tx.clone()).collect()
-}
+impl feed::Link for Subscribers {
+    fn link_mut(&mut self) -> &mut LinkState {
+        &mut self.link
+    }
 
-fn senders(subs: &Mutex<Subscribers>) -> Vec<mpsc::Sender<Delivery>> {
-    lock(subs).list.iter().map(|(_, tx)| tx.clone()).collect()
+    fn queues(&self) -> Vec<mpsc::Sender<Delivery>> {
+        self.list.iter().map(|(_, tx)| tx.clone()).collect()
+    }
 }
 
 /// A byte stream: plain TCP or TLS over it.
