@@ -427,6 +427,13 @@ impl Settings {
         }
         out
     }
+
+    /// A health check's outcome with every secret replaced by `***`, whichever way it went.
+    pub(crate) fn redact_outcome(&self, outcome: Result<String, String>) -> Result<String, String> {
+        outcome
+            .map(|m| self.redact(&m))
+            .map_err(|m| self.redact(&m))
+    }
 }
 
 /// The certificates of a PEM bundle (validated by [`Settings::parse`], so none is skipped

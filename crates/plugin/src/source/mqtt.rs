@@ -432,9 +432,7 @@ pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<Stri
             timeout.as_secs_f64()
         )),
     };
-    result
-        .map(|m| settings.redact(&m))
-        .map_err(|m| settings.redact(&m))
+    settings.redact_outcome(result)
 }
 
 #[cfg(test)]

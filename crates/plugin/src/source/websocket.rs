@@ -423,7 +423,5 @@ pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<Stri
             timeout.as_secs_f64()
         )),
     };
-    result
-        .map(|m| settings.redact(&m))
-        .map_err(|m| settings.redact(&m))
+    settings.redact_outcome(result)
 }
