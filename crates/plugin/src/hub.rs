@@ -21,20 +21,22 @@
 //! created. Each of Grafana's three calls sees the ring through the cursor, which is what
 //! keeps every row in a panel exactly once:
 //! - QueryData ([`Channel::query_frame`]) returns the published rows within the query's time
-//!   range, and remembers the cursor as the channel's *served* mark (or, when published rows
-//!   are newer than the range's end, the first of those: they come with the initial data
-//!   instead, so a browser clock behind the plugin's costs the panel no row);
+//!   range, and remembers the cursor as the viewer's *served* mark on the channel (or, when
+//!   published rows are newer than the range's end, the first of those: they come with the
+//!   initial data instead, so a browser clock behind the plugin's costs the panel no row);
 //! - SubscribeStream ([`Channel::initial_data`]) returns the schema and the rows published
-//!   since the served mark: what a panel that just ran its query has not seen. A subscriber
-//!   that ran no query since the channel was created gets every published row;
+//!   since that viewer's served mark: what a panel that just ran its query has not seen. A
+//!   viewer that ran no query on the channel gets every published row;
 //! - RunStream ([`Channel::run_stream`]) sends the schema once, then data-only packets of the
 //!   rows from the cursor on, moving the cursor. A restarted RunStream continues at the
 //!   cursor: nothing is sent twice, nothing skipped.
 //!
 //! Rows produced while no RunStream runs stay unpublished until one starts; a panel sees
-//! them then. (The served mark is per channel, not per panel: if a second panel queries the
-//! same channel between a first panel's query and its subscribe, the first panel misses the
-//! rows published in between. Grafana gives the plugin no way to tell its panels apart.)
+//! them then. A *viewer* is the org and login of the request's user (Grafana sends both with
+//! QueryData and SubscribeStream); the channel keeps the marks of its last
+//! [`MAX_SERVED_MARKS`] viewers. (Grafana gives the plugin no way to tell one user's panels
+//! apart: if the same user's second panel queries the channel between the first panel's
+//! query and its subscribe, the first panel misses the rows published in between.)
 //!
 //! **Pacing.** A RunStream sends at most one packet per `tickMs`; rows arriving faster are
 //! batched into the next packet, and none is dropped that the ring still holds. (For MQTT
@@ -290,7 +292,7 @@ impl StreamHub {
             shared,
             state: Mutex::new(State {
                 cursor,
-                served: None,
+                served: Vec::new(),
                 run_streams: 0,
                 idle_since: Instant::now(),
             }),
@@ -386,12 +388,16 @@ impl RowSink {
     }
 }
 
+/// The most viewers whose served marks a channel keeps; the oldest is forgotten beyond
+/// (that viewer's next subscribe then gets every published row).
+pub const MAX_SERVED_MARKS: usize = 64;
+
 #[derive(Debug)]
 struct State {
     /// Rows below this sequence number are published.
     cursor: u64,
-    /// The cursor at the last QueryData.
-    served: Option<u64>,
+    /// Each recent viewer's served mark, oldest first.
+    served: Vec<(String, u64)>,
     run_streams: usize,
     /// Since when no RunStream has used the channel.
     idle_since: Instant,
@@ -433,7 +439,12 @@ impl Channel {
     /// QueryData's frame: the published rows with a time in `from_ms..=to_ms`, oldest first,
     /// with the ring's schema. Marks them served, up to the first published row newer than
     /// `to_ms` (see the module docs).
-    pub fn query_frame(&self, from_ms: i64, to_ms: i64) -> Result<RingFrame, PluginError> {
+    pub fn query_frame(
+        &self,
+        viewer: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<RingFrame, PluginError> {
         let ring = lock(&self.shared.ring);
         let (from_ns, to_ns) = (
             from_ms.saturating_mul(1_000_000),
@@ -455,7 +466,11 @@ impl Channel {
                 .rows()
                 .find(|row| time_of(row).is_some_and(|t| t > to_ns))
                 .map_or(state.cursor, |row| row.seq());
-            state.served = Some(served);
+            state.served.retain(|(v, _)| v != viewer);
+            if state.served.len() == MAX_SERVED_MARKS {
+                state.served.remove(0);
+            }
+            state.served.push((viewer.to_owned(), served));
             served
         };
         let rows: Vec<_> = ring
@@ -477,13 +492,14 @@ impl Channel {
         Ok(out)
     }
 
-    /// SubscribeStream's initial data: the schema and the rows published since the last
-    /// QueryData (all published rows if none ran), as DataFrameJSON.
-    pub fn initial_data(&self) -> String {
+    /// SubscribeStream's initial data: the schema and the rows published since the viewer's
+    /// last QueryData (all published rows if the viewer ran none), as DataFrameJSON.
+    pub fn initial_data(&self, viewer: &str) -> String {
         let ring = lock(&self.shared.ring);
         let (from, to) = {
             let state = lock(&self.state);
-            (state.served.unwrap_or(0), state.cursor)
+            let mark = state.served.iter().find(|(v, _)| v == viewer);
+            (mark.map_or(0, |(_, seq)| *seq), state.cursor)
         };
         let mut out = String::new();
         json::write_rows(&ring, ring.rows_between(from, to).rows(), true, &mut out);

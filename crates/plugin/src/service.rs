@@ -119,7 +119,7 @@ impl RingstreamService {
             }
             None => (i64::MIN / 1_000_000, i64::MAX / 1_000_000),
         };
-        let mut frame = channel.query_frame(from, to)?;
+        let mut frame = channel.query_frame(&viewer(ctx), from, to)?;
         frame.set_ref_id(Some(query.ref_id.clone()));
         let meta = frame.meta_mut();
         meta.channel = Some(channel_id);
@@ -190,6 +190,16 @@ fn arrow_ipc(frame: &RingFrame) -> Result<Vec<u8>, PluginError> {
         .map_err(|e| PluginError::Encode(e.to_string()))?;
     drop(writer);
     Ok(bytes)
+}
+
+/// Who asks: the org and login of the request's user ("" when Grafana itself asks). The hub
+/// keeps a served mark per viewer, so one user's queries do not move another's.
+fn viewer(ctx: Option<&pluginv2::PluginContext>) -> String {
+    let org = ctx.map_or(0, |c| c.org_id);
+    let login = ctx
+        .and_then(|c| c.user.as_ref())
+        .map_or("", |u| u.login.as_str());
+    format!("{org}/{login}")
 }
 
 fn datasource_uid(ctx: Option<&pluginv2::PluginContext>) -> Option<&str> {
@@ -296,7 +306,7 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         {
             Ok(channel) => pluginv2::SubscribeStreamResponse {
                 status: subscribe_stream_response::Status::Ok as i32,
-                data: channel.initial_data().into_bytes(),
+                data: channel.initial_data(&viewer(ctx)).into_bytes(),
             },
             Err(e) => {
                 tracing::info!(error = %e, "subscribe refused");

@@ -58,14 +58,14 @@ async fn query_subscribe_and_run_deliver_every_row_once() {
     let channel = hub.open(&path, &spec).unwrap();
     let mut panel = frame_values(
         &channel
-            .query_frame(i64::MIN / 2_000_000, i64::MAX / 2_000_000)
+            .query_frame("1/ada", i64::MIN / 2_000_000, i64::MAX / 2_000_000)
             .unwrap(),
     );
     assert_eq!(panel.len(), 50, "backfilled history");
     assert_eq!(panel, (0..50).map(f64::from).collect::<Vec<_>>());
 
     tokio::time::sleep(Duration::from_millis(350)).await; // rows produced, not yet published
-    panel.extend(values(&channel.initial_data()));
+    panel.extend(values(&channel.initial_data("1/ada")));
     let mut run = Box::pin(channel.run_stream());
     let first = String::from_utf8(run.next().await.unwrap().unwrap()).unwrap();
     assert!(
@@ -175,7 +175,38 @@ async fn subscribing_without_a_query_gets_the_whole_published_ring() {
     let hub = hub(10_000, 10);
     let (path, spec) = counter(20, true);
     let channel = hub.open(&path, &spec).unwrap();
-    let initial = channel.initial_data();
+    let initial = channel.initial_data("1/ada");
     assert_eq!(values(&initial), (0..20).map(f64::from).collect::<Vec<_>>());
     assert!(initial.contains("\"schema\""));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_viewers_query_does_not_move_anothers_served_mark() {
+    let hub = hub(10_000, 10);
+    let (path, spec) = counter(1000, false);
+    let channel = hub.open(&path, &spec).unwrap();
+    let mut run = Box::pin(channel.run_stream());
+    let (from, to) = (i64::MIN / 2_000_000, i64::MAX / 2_000_000);
+    for _ in 0..3 {
+        run.next().await.unwrap().unwrap(); // publish some rows
+    }
+    let mut ada = frame_values(&channel.query_frame("1/ada", from, to).unwrap());
+    for _ in 0..3 {
+        run.next().await.unwrap().unwrap(); // rows published between ada's query and subscribe
+    }
+    let bob = frame_values(&channel.query_frame("1/bob", from, to).unwrap());
+    assert!(bob.len() > ada.len(), "bob's query sees the newer rows");
+    ada.extend(values(&channel.initial_data("1/ada")));
+    assert_eq!(
+        ada,
+        (0..ada.len() as u32).map(f64::from).collect::<Vec<_>>(),
+        "ada gets the rows published since her own query, not since bob's"
+    );
+    assert_eq!(ada.len(), bob.len());
+    assert_eq!(values(&channel.initial_data("1/bob")), Vec::<f64>::new());
+    assert_eq!(
+        values(&channel.initial_data("2/ada")).len(),
+        bob.len(),
+        "a viewer with no query gets every published row"
+    );
 }
