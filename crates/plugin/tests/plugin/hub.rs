@@ -210,3 +210,21 @@ async fn one_viewers_query_does_not_move_anothers_served_mark() {
         "a viewer with no query gets every published row"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn served_marks_are_bounded_and_the_oldest_viewer_is_forgotten() {
+    use ringstream_plugin::hub::MAX_SERVED_MARKS;
+    let hub = hub(10_000, 10);
+    let (path, spec) = counter(50, true);
+    let channel = hub.open(&path, &spec).unwrap();
+    let (from, to) = (i64::MIN / 2_000_000, i64::MAX / 2_000_000);
+    for v in 0..=MAX_SERVED_MARKS {
+        channel.query_frame(&format!("1/v{v}"), from, to).unwrap();
+    }
+    // The newest viewers remember their query: nothing new since.
+    let newest = format!("1/v{MAX_SERVED_MARKS}");
+    assert_eq!(values(&channel.initial_data(&newest)), Vec::<f64>::new());
+    assert_eq!(values(&channel.initial_data("1/v1")), Vec::<f64>::new());
+    // The first one was forgotten: it gets every published row, as a viewer with no query.
+    assert_eq!(values(&channel.initial_data("1/v0")).len(), 50);
+}
