@@ -17,6 +17,20 @@
 //!   then the packets, through [`live::LiveFrame`].
 //! - [`watch`]: `ringstream-harness watch`, the live panel view in a terminal.
 //! - [`HarnessError`]: the crate's one error type.
+//!
+//! # Example
+//! What a panel shows after Grafana Live delivered two messages: the schema with the first
+//! rows, then a data-only packet.
+//! ```
+//! use ringstream_harness::live::{LiveFrame, LiveOptions};
+//!
+//! let mut panel = LiveFrame::new(LiveOptions::default());
+//! panel.push_json(r#"{"schema":{"fields":[{"name":"time","type":"time"},{"name":"value","type":"number"}]},
+//!                    "data":{"values":[[1000,1100],[0.5,0.7]]}}"#)?;
+//! panel.push_json(r#"{"data":{"values":[[1200],[0.9]]}}"#)?;
+//! assert_eq!(panel.len(), 3);
+//! # Ok::<(), ringstream_harness::HarnessError>(())
+//! ```
 
 pub mod conformance;
 mod error;

@@ -17,6 +17,22 @@
 //!
 //! Architecture invariant: a query never chooses a host, and a channel path is parsed with
 //! the same validation and limits as a query.
+//!
+//! # Example
+//! A query becomes a stream spec and its channel path; the path parses back to the same
+//! stream, and a bad query names its field.
+//! ```
+//! use ringstream_plugin::{query::StreamSpec, ChannelPath};
+//!
+//! let spec = StreamSpec::from_json_bytes(br#"{"signal":"sine","periodMs":5000,"tickMs":250}"#)?;
+//! let path = ChannelPath::of(&spec);
+//! assert_eq!(path.as_str(), "v1/sine/amplitude=1/period=5000/offset=0/tick=250/cap=1000/backfill=1");
+//! assert_eq!(ChannelPath::parse(path.as_str())?.1, spec);
+//!
+//! let err = StreamSpec::from_json_bytes(br#"{"tickMs":5}"#).unwrap_err();
+//! assert_eq!(err.field, "tickMs");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod channel;
 pub mod clock;
