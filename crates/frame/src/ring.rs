@@ -416,8 +416,7 @@ impl RingFrame {
 
     /// The cells of field `field`, in the frame's order.
     pub fn column(&self, field: usize) -> Option<impl ExactSizeIterator<Item = Value<'_>> + '_> {
-        let column = self.columns.get(field)?;
-        Some((0..self.len).map(move |row| column.get(self.slot(self.push_order(row)))))
+        (field < self.columns.len()).then(|| self.rows().cells(field))
     }
 
     /// The sequence number the next pushed row gets (rows ever pushed).
@@ -558,7 +557,7 @@ impl<'a> Rows<'a> {
 impl<'a> Rows<'a> {
     /// The cells of field `j` in these rows, in iteration order, read straight from the
     /// column (the encoders' hot loop: no `Row` per cell).
-    pub(crate) fn cells(&self, j: usize) -> impl Iterator<Item = Value<'a>> + 'a {
+    pub(crate) fn cells(&self, j: usize) -> impl ExactSizeIterator<Item = Value<'a>> + 'a {
         let frame = self.frame;
         let column = &frame.columns[j];
         let frame_order = self.frame_order;

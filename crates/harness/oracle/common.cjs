@@ -175,4 +175,18 @@ function writeOrCheck(fileName, text, caseCount) {
   process.exit(1);
 }
 
-module.exports = { GRAFANA_DATA_VERSION, Rng, cell, assertJsonSafe, render, writeOrCheck };
+/** A finite number for a fixture: small integers, fractions, extremes; `extra` adds
+ *  [weight, make] choices after the shared ones (the order keeps fixtures stable). */
+function randomNumber(rng, extra) {
+  return rng.weighted([
+    [30, () => rng.int(-1000, 1000)],
+    [20, () => Math.round((rng.next() * 200 - 100) * 1000) / 1000],
+    [15, () => rng.next() * 2 - 1],
+    [8, () => (rng.next() - 0.5) * Math.pow(10, rng.int(-300, 300))],
+    [5, () => rng.int(-8, 8) / 8],
+    [5, () => rng.pick([0, 1, -1, 9007199254740991, -9007199254740991, 1e21, 1e-7, 5e-324, 1.7976931348623157e308])],
+    ...extra,
+  ])();
+}
+
+module.exports = { GRAFANA_DATA_VERSION, Rng, cell, randomNumber, assertJsonSafe, render, writeOrCheck };

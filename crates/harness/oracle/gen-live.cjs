@@ -43,7 +43,7 @@
 // guesses field names and types).
 
 const { StreamingDataFrame } = require('@grafana/data');
-const { GRAFANA_DATA_VERSION, Rng, cell, assertJsonSafe, render, writeOrCheck } = require('./common.cjs');
+const { GRAFANA_DATA_VERSION, Rng, cell, randomNumber, assertJsonSafe, render, writeOrCheck } = require('./common.cjs');
 
 // ---------------------------------------------------------------------------------------------
 // Running a case
@@ -203,16 +203,6 @@ const LABEL_POOL = [{ host: 'a' }, { host: 'b', dc: 'eu' }, { job: 'node', insta
 const CONFIG_POOL = [{ unit: 'ms' }, { displayName: 'CPU' }, { decimals: 2 }, { min: 0, max: 100 }, { custom: { width: 3 } }, { unit: 'percent', decimals: 1 }, {}];
 const TYPES = ['number', 'string', 'boolean', 'time'];
 
-function randomNumber(rng) {
-  return rng.weighted([
-    [30, () => rng.int(-1000, 1000)],
-    [20, () => Math.round((rng.next() * 200 - 100) * 1000) / 1000],
-    [15, () => rng.next() * 2 - 1],
-    [8, () => (rng.next() - 0.5) * Math.pow(10, rng.int(-300, 300))],
-    [5, () => rng.int(-8, 8) / 8],
-    [5, () => rng.pick([0, 1, -1, 9007199254740991, -9007199254740991, 1e21, 1e-7, 5e-324, 1.7976931348623157e308])],
-  ])();
-}
 
 function randomCase(rng, index) {
   const maxLength = rng.weighted([
@@ -305,7 +295,7 @@ function randomCase(rng, index) {
               const key = rng.pick(['NaN', 'Inf', 'NegInf']);
               (ents[key] = ents[key] || []).push(r);
             } else {
-              v = randomNumber(rng);
+              v = randomNumber(rng, []);
             }
             break;
           }

@@ -36,7 +36,7 @@
 // -0 and non-finite numbers (JSON cannot carry them), lone surrogates in strings.
 
 const { CircularDataFrame } = require('@grafana/data');
-const { GRAFANA_DATA_VERSION, Rng, cell, assertJsonSafe, render, writeOrCheck } = require('./common.cjs');
+const { GRAFANA_DATA_VERSION, Rng, cell, randomNumber, assertJsonSafe, render, writeOrCheck } = require('./common.cjs');
 
 const TYPES = ['time', 'number', 'string', 'boolean'];
 
@@ -188,17 +188,6 @@ const STRING_POOL = [
   'true', '42', 'NaN', '{"json": 1}', 'x'.repeat(40),
 ];
 
-function randomNumber(rng) {
-  return rng.weighted([
-    [30, () => rng.int(-1000, 1000)],
-    [20, () => Math.round((rng.next() * 200 - 100) * 1000) / 1000],
-    [15, () => rng.next() * 2 - 1],
-    [8, () => (rng.next() - 0.5) * Math.pow(10, rng.int(-300, 300))],
-    [5, () => rng.int(-8, 8) / 8],
-    [5, () => rng.pick([0, 1, -1, 9007199254740991, -9007199254740991, 1e21, 1e-7, 5e-324, 1.7976931348623157e308])],
-    [5, () => rng.int(-1e9, 1e9) * 1000],
-  ])();
-}
 
 function randomTime(rng, state) {
   state.t += rng.weighted([
@@ -220,7 +209,7 @@ function randomValue(rng, type, state) {
     case 'time':
       return randomTime(rng, state);
     case 'number':
-      return randomNumber(rng);
+      return randomNumber(rng, [[5, () => rng.int(-1e9, 1e9) * 1000]]);
     case 'string':
       return rng.chance(0.6) ? rng.pick(STRING_POOL) : `s${rng.int(0, 99999)}`;
     case 'boolean':
