@@ -17,14 +17,17 @@ fn reserve_toward<T>(v: &mut Vec<T>, capacity: usize) {
 }
 
 /// A string slot keeps its buffer when overwritten (no allocation in the steady state) unless
-/// the buffer is far larger than what it now holds, which would pin memory.
-fn store_string(slot: &mut String, s: &str) {
-    if slot.capacity() > 4 * s.len().max(16) {
+/// the buffer is far larger than what it now holds, which would pin memory. Returns the
+/// slot's buffer size before and after, for the column's byte count.
+fn store_string(slot: &mut String, s: &str) -> (usize, usize) {
+    let before = slot.capacity();
+    if before > 4 * s.len().max(16) {
         *slot = s.to_owned();
     } else {
         slot.clear();
         slot.push_str(s);
     }
+    (before, slot.capacity())
 }
 
 /// The `u64` payload of a non-string cell.
@@ -75,6 +78,9 @@ pub(crate) struct Column {
     strings: Vec<String>,
     /// `valid[i]`: slot `i` holds a value (not null).
     valid: Vec<bool>,
+    /// The sum of the buffer sizes of `strings`, kept as they change so that
+    /// [`Column::heap_bytes`] costs nothing per row.
+    string_bytes: usize,
 }
 
 impl Column {
@@ -90,6 +96,25 @@ impl Column {
             payloads: Vec::new(),
             strings: Vec::new(),
             valid: Vec::new(),
+            string_bytes: 0,
+        }
+    }
+
+    /// The bytes this column holds on the heap: its cell vectors as allocated, and the
+    /// buffers of its strings.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.payloads.capacity() * std::mem::size_of::<u64>()
+            + self.strings.capacity() * std::mem::size_of::<String>()
+            + self.valid.capacity()
+            + self.string_bytes
+    }
+
+    /// The bytes one more row costs this column, string contents aside.
+    pub(crate) fn fixed_bytes_per_row(&self) -> usize {
+        1 + if self.field_type == FieldType::String {
+            std::mem::size_of::<String>()
+        } else {
+            std::mem::size_of::<u64>()
         }
     }
 
@@ -106,7 +131,9 @@ impl Column {
         if self.field_type == FieldType::String {
             reserve_toward(&mut self.strings, capacity);
             let s = if let Value::String(s) = value { s } else { "" };
-            self.strings.push(s.to_owned());
+            let owned = s.to_owned();
+            self.string_bytes += owned.capacity();
+            self.strings.push(owned);
         } else {
             reserve_toward(&mut self.payloads, capacity);
             self.payloads.push(payload(&value));
@@ -130,7 +157,10 @@ impl Column {
     #[inline(never)]
     fn set_string(&mut self, i: usize, value: &Value<'_>) {
         match *value {
-            Value::String(s) => store_string(&mut self.strings[i], s),
+            Value::String(s) => {
+                let (before, after) = store_string(&mut self.strings[i], s);
+                self.string_bytes = self.string_bytes - before + after;
+            }
             _ => self.strings[i].clear(),
         }
     }

@@ -237,6 +237,41 @@ impl RingFrame {
         self.capacity
     }
 
+    /// The bytes the frame holds on the heap: its cells as allocated (a column grows
+    /// towards the capacity, never past it), the buffers of its strings, and its fields'
+    /// names, labels and display names. What a memory budget charges for a frame; costs a
+    /// few operations per field, not per row.
+    pub fn heap_bytes(&self) -> usize {
+        let cells: usize = self.columns.iter().map(Column::heap_bytes).sum();
+        // A label costs its two strings and, roughly, its share of a B-tree node.
+        const LABEL_OVERHEAD: usize = 64;
+        let schema: usize = self
+            .fields
+            .iter()
+            .map(|f| {
+                f.name().len()
+                    + f.labels
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + LABEL_OVERHEAD)
+                        .sum::<usize>()
+                    + f.config
+                        .display_name_from_ds
+                        .as_ref()
+                        .map_or(0, String::len)
+            })
+            .sum::<usize>()
+            + self.fields.capacity() * std::mem::size_of::<Field>()
+            + self.columns.capacity() * std::mem::size_of::<Column>();
+        cells + schema + self.scratch.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// The bytes one row costs across the fields, string contents aside: what a full
+    /// frame of fixed-width fields holds is `capacity × fixed_bytes_per_row` (plus the
+    /// schema).
+    pub fn fixed_bytes_per_row(&self) -> usize {
+        self.columns.iter().map(Column::fixed_bytes_per_row).sum()
+    }
+
     /// The append mode.
     pub fn append_mode(&self) -> AppendMode {
         self.append

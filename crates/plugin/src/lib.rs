@@ -34,10 +34,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod budget;
 pub mod channel;
 pub mod clock;
 mod error;
 pub mod hub;
+pub mod limits;
 pub mod query;
 pub mod service;
 pub mod settings;

@@ -3,14 +3,18 @@
 //! Rules (the README's "payload to rows" section says the same to users):
 //! - A JSON object is one row. Nested objects are flattened, keys joined with `.`
 //!   (`{"a":{"b":1}}` fills field `a.b`). Numbers, strings and booleans keep their type;
-//!   arrays are kept as their JSON text (a string); `null` leaves the cell empty.
+//!   arrays are kept as their (compact) JSON text (a string); `null` leaves the cell empty.
 //! - Any other JSON value (a number, string, boolean, array) is one row with one field,
 //!   `value`. A payload that is not JSON (`21.5`, `on`) is that too: a number when the text
 //!   parses as one, else a string.
 //! - Malformed payloads are counted and skipped: not UTF-8, starting like JSON (`{`, `[`)
-//!   but not parsing (nesting deeper than 128 levels included), or larger than
-//!   [`MAX_PAYLOAD_BYTES`]. Empty payloads (MQTT's way to
+//!   but not parsing, or larger than [`MAX_PAYLOAD_BYTES`]. Empty payloads (MQTT's way to
 //!   delete a retained message) are counted and skipped too.
+//! - Payloads beyond the structure limits are counted and skipped as *too complex*: objects
+//!   nested deeper than [`MAX_DEPTH`], or more than [`MAX_VALUES`] values in one message.
+//!   The limits are checked while the payload is read, before anything grows for it, so a
+//!   message costs work and memory proportional to its size: at most [`MAX_VALUES`] keys of
+//!   at most [`MAX_KEY_LEN`] bytes are kept, whatever its shape.
 //! - `timePath` names the flattened key holding the timestamp: a number of epoch seconds,
 //!   milliseconds, microseconds or nanoseconds (told apart by magnitude: below 1e11 seconds,
 //!   below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds), the same as a
@@ -32,14 +36,18 @@
 //!   happens to be the same) gets ` (2)`, ` (3)`, … appended.
 //! - At most [`MAX_FIELDS`] fields per stream, `time` included; values of keys beyond are
 //!   dropped and counted. Keys longer than [`MAX_KEY_LEN`] bytes are dropped and counted too.
+//!
+//! Two steps, so that the ring's lock is never held while a payload is read:
+//! [`RowBuilder::parse`] reads a payload into a [`ParsedRow`] (and decides which new fields
+//! it needs) without touching the ring; [`RowBuilder::take_new_fields`] and
+//! [`ParsedRow::cells`] then put it into the ring, which costs a few stores per value.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use ringstream_frame::{Field, FieldConfig, FieldType, RingFrame, Value};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value as Json;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Largest payload turned into a row; larger ones are skipped and counted.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -47,6 +55,13 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub const MAX_FIELDS: usize = 256;
 /// Longest flattened key.
 pub const MAX_KEY_LEN: usize = 256;
+/// Deepest object nesting read; deeper payloads are skipped.
+pub const MAX_DEPTH: usize = 32;
+/// Most values (leaves) read from one message; messages with more are skipped.
+pub const MAX_VALUES: usize = 1024;
+/// Largest reused key buffer kept between messages; a bigger one (after a large message)
+/// is freed, so that one odd message does not pin memory.
+const KEEP_BUFFER: usize = 16 * 1024;
 
 /// What happened to the messages of one stream, for notices and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,6 +74,8 @@ pub struct Stats {
     pub malformed: u64,
     /// Skipped: larger than [`MAX_PAYLOAD_BYTES`].
     pub oversized: u64,
+    /// Skipped: nested deeper than [`MAX_DEPTH`] or more than [`MAX_VALUES`] values.
+    pub too_complex: u64,
     /// Skipped: empty.
     pub empty: u64,
     /// Rows that took their arrival time because the time path was missing or unreadable.
@@ -72,7 +89,7 @@ pub struct Stats {
 impl Stats {
     /// Messages skipped whole.
     pub fn skipped(&self) -> u64 {
-        self.malformed + self.oversized + self.empty
+        self.malformed + self.oversized + self.too_complex + self.empty
     }
 }
 
@@ -139,9 +156,42 @@ impl Cell<'_> {
             Cell::Owned(s) => Value::String(s),
         }
     }
+
+    /// Bytes this cell's string adds to a row (strings borrowed from the payload included:
+    /// the ring copies them).
+    fn text_len(&self) -> usize {
+        self.as_str().map_or(0, str::len)
+    }
 }
 
-/// Turns one stream's payloads into rows of its ring, making fields as keys appear.
+/// A message read into cells of known fields, not yet in a ring; borrows the payload.
+#[derive(Debug)]
+pub struct ParsedRow<'p> {
+    time_ns: i64,
+    /// (field index, cell), cells converted to their field's type.
+    cells: Vec<(usize, Cell<'p>)>,
+}
+
+impl ParsedRow<'_> {
+    /// The row for a ring of `width` fields, written into `row` (reused between rows).
+    pub fn cells<'a>(&'a self, width: usize, row: &mut Vec<Value<'a>>) {
+        row.clear();
+        row.resize(width, Value::Null);
+        row[0] = Value::Time(self.time_ns);
+        for (j, cell) in &self.cells {
+            if let Some(slot) = row.get_mut(*j) {
+                *slot = cell.value();
+            }
+        }
+    }
+
+    /// The bytes of string values the row holds.
+    pub fn text_bytes(&self) -> usize {
+        self.cells.iter().map(|(_, c)| c.text_len()).sum()
+    }
+}
+
+/// Turns one stream's payloads into rows, making fields as keys appear.
 #[derive(Debug)]
 pub struct RowBuilder {
     time_path: Option<String>,
@@ -152,6 +202,10 @@ pub struct RowBuilder {
     /// topic (empty unless `per_topic`) → key → field index.
     index: HashMap<String, HashMap<String, usize, FxBuild>, FxBuild>,
     names: HashSet<String>,
+    /// The type of every field made so far (index 0: `time`).
+    types: Vec<FieldType>,
+    /// Fields made but not yet taken by [`RowBuilder::take_new_fields`].
+    new_fields: Vec<Field>,
     stats: Stats,
     /// Reused buffers: the flattened keys of a message, and the key path being walked.
     keys: String,
@@ -171,6 +225,8 @@ impl RowBuilder {
             per_topic,
             index: HashMap::default(),
             names: HashSet::from(["time".to_owned()]),
+            types: vec![FieldType::Time],
+            new_fields: Vec::new(),
             stats: Stats::default(),
             keys: String::new(),
             path: String::new(),
@@ -187,15 +243,121 @@ impl RowBuilder {
         self.stats
     }
 
+    /// Fields made so far, `time` included: the width of the rows [`RowBuilder::parse`] makes.
+    pub fn field_count(&self) -> usize {
+        self.types.len()
+    }
+
+    /// The bytes the builder holds (its field index and buffers), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        let index: usize = self
+            .index
+            .values()
+            .flat_map(|m| m.keys())
+            .map(|k| k.len() + 48)
+            .sum();
+        let names: usize = self.names.iter().map(|n| n.len() + 32).sum();
+        index + names + self.keys.capacity() + self.path.capacity()
+    }
+
     /// Counts a message whose payload was too large to be queued.
     pub fn count_oversized(&mut self) {
         self.stats.messages += 1;
         self.stats.oversized += 1;
     }
 
-    /// Turns `payload` (from `topic`, arrived at `arrival_ms`) into a row of `ring`. Returns
-    /// whether a row was pushed; anything else is counted in [`RowBuilder::stats`]. Never
-    /// fails: a payload that cannot become a row is skipped.
+    /// Counts a row that was parsed but could not be stored.
+    pub fn count_unstored(&mut self) {
+        self.stats.rows = self.stats.rows.saturating_sub(1);
+        self.stats.malformed += 1;
+    }
+
+    /// The fields made since the last call, in order: add them to the ring before pushing
+    /// the rows parsed since (rows parsed before a field was made hold null in it, which is
+    /// what a field added later gives older rows).
+    pub fn take_new_fields(&mut self) -> Vec<Field> {
+        std::mem::take(&mut self.new_fields)
+    }
+
+    /// Reads `payload` (from `topic`, arrived at `arrival_ms`) into a row. `None` when the
+    /// message cannot be a row; everything is counted in [`RowBuilder::stats`]. Never
+    /// touches a ring: see the module docs for the second step.
+    pub fn parse<'p>(
+        &mut self,
+        topic: &str,
+        payload: &'p [u8],
+        arrival_ms: i64,
+    ) -> Option<ParsedRow<'p>> {
+        self.stats.messages += 1;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            self.stats.oversized += 1;
+            return None;
+        }
+        let Ok(text) = std::str::from_utf8(payload) else {
+            self.stats.malformed += 1;
+            return None;
+        };
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            self.stats.empty += 1;
+            return None;
+        }
+        // Flattened keys go into one reused buffer (`keys`), cells refer to ranges of it, and
+        // strings without escapes are borrowed from the payload: a message allocates little.
+        let mut walk = Walk {
+            path: std::mem::take(&mut self.path),
+            keys: std::mem::take(&mut self.keys),
+            cells: Vec::with_capacity(self.types.len() + 4),
+            limit: None,
+            dropped: 0,
+        };
+        walk.path.clear();
+        walk.keys.clear();
+        let parsed = {
+            let mut de = serde_json::Deserializer::from_str(trimmed);
+            Flat {
+                walk: &mut walk,
+                depth: 0,
+            }
+            .deserialize(&mut de)
+            .and_then(|()| de.end())
+        };
+        let row = match (parsed, walk.limit) {
+            (_, Some(())) => {
+                self.stats.too_complex += 1;
+                None
+            }
+            (Err(_), None) if trimmed.starts_with('{') || trimmed.starts_with('[') => {
+                self.stats.malformed += 1;
+                None
+            }
+            (Err(_), None) => {
+                walk.cells.clear();
+                walk.keys.clear();
+                walk.keys.push_str("value");
+                let cell = match trimmed.parse::<f64>() {
+                    Ok(x) => Cell::Num(x, None),
+                    Err(_) => Cell::Str(trimmed),
+                };
+                walk.cells.push((0..walk.keys.len(), cell));
+                Some(self.place(topic, &walk.keys, walk.cells, arrival_ms))
+            }
+            (Ok(()), None) => {
+                self.stats.dropped += walk.dropped;
+                Some(self.place(topic, &walk.keys, walk.cells, arrival_ms))
+            }
+        };
+        self.path = shrunk(walk.path);
+        self.keys = shrunk(walk.keys);
+        if row.is_some() {
+            self.stats.rows += 1;
+        }
+        row
+    }
+
+    /// [`RowBuilder::parse`], then the new fields and the row into `ring` (whose fields must
+    /// be the ones this builder made): both steps at once, for a caller that holds the
+    /// ring anyway. Returns whether a row was pushed.
     pub fn ingest(
         &mut self,
         ring: &mut RingFrame,
@@ -203,67 +365,37 @@ impl RowBuilder {
         payload: &[u8],
         arrival_ms: i64,
     ) -> bool {
-        self.stats.messages += 1;
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            self.stats.oversized += 1;
-            return false;
-        }
-        let Ok(text) = std::str::from_utf8(payload) else {
-            self.stats.malformed += 1;
+        let Some(parsed) = self.parse(topic, payload, arrival_ms) else {
             return false;
         };
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            self.stats.empty += 1;
-            return false;
-        }
-        // Flattened keys go into one reused buffer (`keys`), cells refer to ranges of it, and
-        // strings without escapes are borrowed from the payload: a message allocates little.
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        let mut path = std::mem::take(&mut self.path);
-        path.clear();
-        let mut cells: Vec<(Range<usize>, Cell<'_>)> = Vec::with_capacity(self.names.len() + 4);
-        let parsed = {
-            let mut de = serde_json::Deserializer::from_str(trimmed);
-            let sink = Flat {
-                path: &mut path,
-                keys: &mut keys,
-                cells: &mut cells,
-            };
-            sink.deserialize(&mut de).and_then(|()| de.end())
-        };
-        self.path = path;
-        if parsed.is_err() {
-            cells.clear();
-            keys.clear();
-            if trimmed.starts_with('{') || trimmed.starts_with('[') {
-                self.keys = keys;
-                self.stats.malformed += 1;
-                return false;
+        for field in self.take_new_fields() {
+            if ring.add_field(field).is_err() {
+                break;
             }
-            keys.push_str("value");
-            let cell = match trimmed.parse::<f64>() {
-                Ok(x) => Cell::Num(x, None),
-                Err(_) => Cell::Str(trimmed),
-            };
-            cells.push((0..keys.len(), cell));
         }
-        let pushed = self.place(ring, topic, &keys, cells, arrival_ms);
-        self.keys = keys;
-        pushed
+        let mut row = Vec::new();
+        parsed.cells(ring.fields().len(), &mut row);
+        match ring.push_row(&row) {
+            Ok(_) => true,
+            Err(e) => {
+                // Cannot happen (every cell was converted to its field's type); counted
+                // rather than propagated so that one message never ends a stream.
+                tracing::error!(error = %e, "payload row refused by the ring");
+                self.count_unstored();
+                false
+            }
+        }
     }
 
-    /// Puts flattened cells into a row: time first, then each cell in its field (made on
-    /// first sight), converted to the field's type.
-    fn place(
+    /// Matches flattened cells with their fields (made on first sight), converting each to
+    /// its field's type, and takes the time.
+    fn place<'p>(
         &mut self,
-        ring: &mut RingFrame,
         topic: &str,
         keys: &str,
-        mut cells: Vec<(Range<usize>, Cell<'_>)>,
+        mut cells: Vec<(Range<usize>, Cell<'p>)>,
         arrival_ms: i64,
-    ) -> bool {
+    ) -> ParsedRow<'p> {
         let time_ns = match &self.time_path {
             None => None,
             Some(path) => {
@@ -284,23 +416,18 @@ impl RowBuilder {
             });
         }
 
-        // Match every cell with its field (made on first sight), converting it to the
-        // field's type.
         let topic_key = if self.per_topic { topic } else { "" };
-        let mut placed: Vec<(usize, Cell<'_>)> = Vec::with_capacity(cells.len());
-        let mut fields = self.index.get(topic_key);
+        let mut placed: Vec<(usize, Cell<'p>)> = Vec::with_capacity(cells.len());
         for (range, cell) in cells {
             let key = &keys[range];
-            let existing = fields.and_then(|m| m.get(key)).copied();
+            let existing = self.index.get(topic_key).and_then(|m| m.get(key)).copied();
             let j = match existing {
                 Some(j) => j,
                 None => {
                     let Some(ty) = cell.field_type() else {
                         continue; // null: no field until a value says which type
                     };
-                    let added = self.add_field(ring, topic_key, key, ty);
-                    fields = self.index.get(topic_key);
-                    match added {
+                    match self.add_field(topic_key, key, ty) {
                         Some(j) => j,
                         None => {
                             self.stats.dropped += 1;
@@ -309,45 +436,21 @@ impl RowBuilder {
                     }
                 }
             };
-            let ty = ring
-                .fields()
-                .get(j)
-                .map_or(FieldType::String, Field::field_type);
+            let ty = self.types.get(j).copied().unwrap_or(FieldType::String);
             match cell.convert(ty) {
                 Some(c) => placed.push((j, c)),
                 None => self.stats.mismatched += 1,
             }
         }
-
-        let mut row = vec![Value::Null; ring.fields().len()];
-        row[0] = Value::Time(time_ns);
-        for (j, cell) in &placed {
-            row[*j] = cell.value();
-        }
-        match ring.push_row(&row) {
-            Ok(_) => {
-                self.stats.rows += 1;
-                true
-            }
-            Err(e) => {
-                // Cannot happen (every cell was converted to its field's type); counted
-                // rather than propagated so that one message never ends a stream.
-                tracing::error!(error = %e, "payload row refused by the ring");
-                self.stats.malformed += 1;
-                false
-            }
+        ParsedRow {
+            time_ns,
+            cells: placed,
         }
     }
 
-    /// Adds the field for `key` (of `topic` when per topic), or `None` at the limits.
-    fn add_field(
-        &mut self,
-        ring: &mut RingFrame,
-        topic: &str,
-        key: &str,
-        ty: FieldType,
-    ) -> Option<usize> {
-        if key.len() > MAX_KEY_LEN || ring.fields().len() >= MAX_FIELDS {
+    /// Makes the field for `key` (of `topic` when per topic), or `None` at the limits.
+    fn add_field(&mut self, topic: &str, key: &str, ty: FieldType) -> Option<usize> {
+        if key.len() > MAX_KEY_LEN || self.types.len() >= MAX_FIELDS {
             return None;
         }
         let base = if self.per_topic {
@@ -370,7 +473,9 @@ impl RowBuilder {
                     ..FieldConfig::default()
                 });
         }
-        let j = ring.add_field(field).ok()?;
+        let j = self.types.len();
+        self.types.push(ty);
+        self.new_fields.push(field);
         self.names.insert(name);
         self.index
             .entry(topic.to_owned())
@@ -380,25 +485,52 @@ impl RowBuilder {
     }
 }
 
+/// A buffer kept for the next message, unless one large message made it big.
+fn shrunk(s: String) -> String {
+    if s.capacity() > KEEP_BUFFER {
+        String::new()
+    } else {
+        s
+    }
+}
+
+/// The state of one payload's walk.
+struct Walk<'de> {
+    /// The object keys on the way to the current value, joined with `.`.
+    path: String,
+    /// Every kept value's key, one after the other.
+    keys: String,
+    cells: Vec<(Range<usize>, Cell<'de>)>,
+    /// Set when a structure limit was hit: the walk stops and the message is skipped.
+    limit: Option<()>,
+    /// Values dropped because their key is too long.
+    dropped: u64,
+}
+
 /// Flattens a JSON document while it is parsed: every scalar becomes a cell whose key (the
 /// object keys on its path joined with `.`, or `value` at the top) is appended to `keys`.
-/// Arrays become their (compact) JSON text; objects are walked, and an empty one holds no
-/// value.
-struct Flat<'a, 'de> {
-    path: &'a mut String,
-    keys: &'a mut String,
-    cells: &'a mut Vec<(Range<usize>, Cell<'de>)>,
+/// Arrays become their compact JSON text; objects are walked, and an empty one holds no
+/// value. Stops with an error at the structure limits (see the module docs).
+struct Flat<'w, 'de> {
+    walk: &'w mut Walk<'de>,
+    depth: usize,
 }
 
 impl<'de> Flat<'_, 'de> {
-    fn emit(&mut self, cell: Cell<'de>) {
-        let start = self.keys.len();
-        self.keys.push_str(if self.path.is_empty() {
+    fn emit<E: serde::de::Error>(self, cell: Cell<'de>) -> Result<(), E> {
+        let walk = self.walk;
+        if walk.cells.len() >= MAX_VALUES {
+            walk.limit = Some(());
+            return Err(E::custom("too many values"));
+        }
+        let start = walk.keys.len();
+        walk.keys.push_str(if walk.path.is_empty() {
             "value"
         } else {
-            self.path
+            &walk.path
         });
-        self.cells.push((start..self.keys.len(), cell));
+        walk.cells.push((start..walk.keys.len(), cell));
+        Ok(())
     }
 }
 
@@ -417,91 +549,197 @@ impl<'de> Visitor<'de> for Flat<'_, 'de> {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(mut self, v: bool) -> Result<(), E> {
-        self.emit(Cell::Bool(v));
-        Ok(())
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.emit(Cell::Bool(v))
     }
 
-    fn visit_i64<E>(mut self, v: i64) -> Result<(), E> {
-        self.emit(Cell::Num(v as f64, Some(v)));
-        Ok(())
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.emit(Cell::Num(v as f64, Some(v)))
     }
 
-    fn visit_u64<E>(mut self, v: u64) -> Result<(), E> {
-        self.emit(Cell::Num(v as f64, i64::try_from(v).ok()));
-        Ok(())
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.emit(Cell::Num(v as f64, i64::try_from(v).ok()))
     }
 
-    fn visit_f64<E>(mut self, v: f64) -> Result<(), E> {
-        self.emit(Cell::Num(v, None));
-        Ok(())
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.emit(Cell::Num(v, None))
     }
 
-    fn visit_borrowed_str<E>(mut self, v: &'de str) -> Result<(), E> {
-        self.emit(Cell::Str(v));
-        Ok(())
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.emit(Cell::Str(v))
     }
 
-    fn visit_str<E>(mut self, v: &str) -> Result<(), E> {
-        self.emit(Cell::Owned(v.to_owned())); // had escapes: decoded into a new string
-        Ok(())
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.emit(Cell::Owned(v.to_owned())) // had escapes: decoded into a new string
     }
 
-    fn visit_unit<E>(mut self) -> Result<(), E> {
-        self.emit(Cell::Null);
-        Ok(())
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.emit(Cell::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Json>()? {
-            items.push(item);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // The array's compact JSON text, written while it is read: never more bytes than
+        // the payload holds.
+        let mut text = String::from("[");
+        let mut first = true;
+        loop {
+            let before = text.len();
+            if !first {
+                text.push(',');
+            }
+            if seq.next_element_seed(Compact(&mut text))?.is_none() {
+                text.truncate(before);
+                break;
+            }
+            first = false;
         }
-        self.emit(Cell::Owned(Json::Array(items).to_string()));
-        Ok(())
+        text.push(']');
+        self.emit(Cell::Owned(text))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Flat { path, keys, cells } = self;
+        if self.depth >= MAX_DEPTH {
+            self.walk.limit = Some(());
+            return Err(serde::de::Error::custom("nested too deep"));
+        }
+        let walk = self.walk;
         loop {
-            let len = path.len();
-            if len > 0 {
-                path.push('.');
+            let len = walk.path.len();
+            match map.next_key_seed(AppendKey(&mut walk.path))? {
+                None => {
+                    walk.path.truncate(len);
+                    return Ok(());
+                }
+                Some(true) => {
+                    map.next_value_seed(Flat {
+                        walk: &mut *walk,
+                        depth: self.depth + 1,
+                    })?;
+                }
+                Some(false) => {
+                    // The key would make the path longer than any field's: its value (a
+                    // whole subtree perhaps) is read past and counted once as dropped.
+                    map.next_value::<IgnoredAny>()?;
+                    walk.dropped += 1;
+                }
             }
-            if map.next_key_seed(AppendKey(&mut *path))?.is_none() {
-                path.truncate(len);
-                return Ok(());
-            }
-            map.next_value_seed(Flat {
-                path: &mut *path,
-                keys: &mut *keys,
-                cells: &mut *cells,
-            })?;
-            path.truncate(len);
+            walk.path.truncate(len);
         }
     }
 }
 
-/// Appends an object key to the path, without allocating.
+/// Appends `.key` (or `key` at the top) to the path, without allocating, when the result
+/// fits [`MAX_KEY_LEN`]; says whether it did.
 struct AppendKey<'a>(&'a mut String);
 
 impl<'de> DeserializeSeed<'de> for AppendKey<'_> {
-    type Value = ();
+    type Value = bool;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl Visitor<'_> for AppendKey<'_> {
-    type Value = ();
+    type Value = bool;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an object key")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        let dot = usize::from(!self.0.is_empty());
+        if self.0.len() + dot + v.len() > MAX_KEY_LEN {
+            return Ok(false);
+        }
+        if dot == 1 {
+            self.0.push('.');
+        }
         self.0.push_str(v);
+        Ok(true)
+    }
+}
+
+/// Writes any JSON value as compact JSON text (how an array value is kept).
+struct Compact<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for Compact<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Compact<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.push_str(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.push_str(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        // JSON numbers are finite; ryu's shortest form reads back as the same double.
+        self.0.push_str(ryu::Buffer::new().format_finite(v));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        ringstream_frame::json::write_str(self.0, v);
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.push_str("null");
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push('[');
+        let mut first = true;
+        loop {
+            let before = self.0.len();
+            if !first {
+                self.0.push(',');
+            }
+            if seq.next_element_seed(Compact(&mut *self.0))?.is_none() {
+                self.0.truncate(before);
+                break;
+            }
+            first = false;
+        }
+        self.0.push(']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.push('{');
+        let mut first = true;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !first {
+                self.0.push(',');
+            }
+            first = false;
+            ringstream_frame::json::write_str(self.0, &key);
+            self.0.push(':');
+            map.next_value_seed(Compact(&mut *self.0))?;
+        }
+        self.0.push('}');
         Ok(())
     }
 }
@@ -750,8 +988,9 @@ mod tests {
         let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
         assert!(
             !b.ingest(&mut r, "t", deep.as_bytes(), 0),
-            "too deep: malformed"
+            "too deep: skipped"
         );
+        assert_eq!(b.stats().too_complex, 1);
         assert!(b.ingest(&mut r, "t", br#"{"a":1,"a":2,"s":"x\ny"}"#, 0));
         assert_eq!(
             r.get(0, 1),
@@ -761,7 +1000,84 @@ mod tests {
         assert_eq!(r.get(0, 2), Some(Value::String("x\ny")), "escapes decoded");
         assert!(b.ingest(&mut r, "t", br#"[{"b":1},2]"#, 0));
         assert!(b.ingest(&mut r, "t", b"18446744073709551615", 0));
+        assert!(!b.ingest(&mut r, "t", b"{\"a\":", 0));
         assert_eq!(b.stats().malformed, 1);
+    }
+
+    #[test]
+    fn arrays_keep_their_compact_json_text() {
+        let mut r = ring();
+        let mut b = RowBuilder::new(None, None, false);
+        assert!(b.ingest(
+            &mut r,
+            "t",
+            br#"{"a":[ 1, -2, 2.5, "x\"y", true, null, {"k": [ ]}, [ ] ]}"#,
+            0
+        ));
+        assert_eq!(
+            r.get(0, 1),
+            Some(Value::String(r#"[1,-2,2.5,"x\"y",true,null,{"k":[]},[]]"#))
+        );
+    }
+
+    #[test]
+    fn long_nested_keys_cost_no_more_than_the_payload() {
+        // The payload that used to make gigabytes of flattened keys: long keys nested a
+        // few levels, with many small leaves under them.
+        let long = "k".repeat(2_000);
+        let leaves: Vec<String> = (0..900).map(|i| format!("\"{i}\":{i}")).collect();
+        let payload = format!(
+            "{{\"{long}\":{{\"{long}\":{{\"{long}\":{{{}}}}}}}}}",
+            leaves.join(",")
+        );
+        assert!(payload.len() < MAX_PAYLOAD_BYTES);
+        let mut r = ring();
+        let mut b = RowBuilder::new(None, None, false);
+        let row = b.parse("t", payload.as_bytes(), 0);
+        assert!(
+            row.is_some(),
+            "a message with only over-long keys is an empty row"
+        );
+        assert_eq!(b.stats().dropped, 1, "one subtree under one over-long key");
+        assert!(b.keys.capacity() <= KEEP_BUFFER);
+        assert!(b.heap_bytes() < 64 * 1024, "{}", b.heap_bytes());
+        // Many keys just under the limit, each a value: bounded by MAX_VALUES.
+        let key = "x".repeat(200);
+        let many: Vec<String> = (0..MAX_VALUES + 1)
+            .map(|i| format!("\"{key}{i:05}\":1"))
+            .collect();
+        let payload = format!("{{{}}}", many.join(","));
+        assert!(payload.len() < MAX_PAYLOAD_BYTES);
+        assert!(!b.ingest(&mut r, "t", payload.as_bytes(), 0));
+        assert_eq!(b.stats().too_complex, 1);
+        let few = &many[..MAX_FIELDS + 5];
+        assert!(b.ingest(&mut r, "t", format!("{{{}}}", few.join(",")).as_bytes(), 0));
+        assert_eq!(r.fields().len(), MAX_FIELDS);
+    }
+
+    #[test]
+    fn parsing_never_touches_the_ring_and_fields_come_in_order() {
+        let mut b = RowBuilder::new(None, None, false);
+        let first = b.parse("t", br#"{"a":1}"#, 1).unwrap();
+        let second = b.parse("t", br#"{"b":"x","a":2}"#, 2).unwrap();
+        let mut r = ring();
+        for f in b.take_new_fields() {
+            r.add_field(f).unwrap();
+        }
+        assert!(b.take_new_fields().is_empty());
+        let mut row = Vec::new();
+        for parsed in [&first, &second] {
+            parsed.cells(r.fields().len(), &mut row);
+            r.push_row(&row).unwrap();
+        }
+        assert_eq!(names(&r), ["time", "a", "b"]);
+        assert_eq!(
+            r.get(0, 2),
+            Some(Value::Null),
+            "the older row: null in the later field"
+        );
+        assert_eq!(r.get(1, 1), Some(Value::Number(2.0)));
+        assert_eq!(second.text_bytes(), 1);
     }
 
     proptest::proptest! {
