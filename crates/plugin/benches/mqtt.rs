@@ -20,10 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use ringstream_plugin::budget::Requester;
 use ringstream_plugin::channel::ChannelPath;
 use ringstream_plugin::frame::json::StreamEncoder;
 use ringstream_plugin::frame::{AppendMode, RingFrame};
 use ringstream_plugin::hub::{HubConfig, StreamHub};
+use ringstream_plugin::limits::Limits;
 use ringstream_plugin::query::StreamSpec;
 use ringstream_plugin::settings::{InstanceKey, Settings};
 use ringstream_plugin::source::payload::RowBuilder;
@@ -134,7 +136,12 @@ fn broker_to_packets(n: usize, pool: &[Vec<u8>]) {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let hub = StreamHub::new(HubConfig::default());
+        // Unthrottled: the benchmark measures what the plugin can do, not the
+        // `feed_messages_per_second` budget of one connection.
+        let hub = StreamHub::new(HubConfig::new(Limits {
+            feed_messages_per_second: 10_000_000,
+            ..Limits::default()
+        }));
         let key = InstanceKey {
             org_id: 1,
             uid: "bench".into(),
@@ -156,7 +163,9 @@ fn broker_to_packets(n: usize, pool: &[Vec<u8>]) {
         )
         .expect("query");
         let path = ChannelPath::of(&spec);
-        let channel = hub.open_in(Some(&settings), &path, &spec).expect("channel");
+        let channel = hub
+            .open_in(&Requester::system(), Some(&settings), &path, &spec)
+            .expect("channel");
         let mut packets = Box::pin(channel.run_stream());
 
         // A retained warm-up message shows that the plugin's subscription is live.

@@ -29,12 +29,27 @@ pub enum PluginError {
     /// A channel path that is not one this plugin made.
     #[error("unknown stream path: {0}")]
     BadPath(String),
-    /// The hub holds as many channels as it may.
-    #[error("too many live streams: at most {max} at once; close some panels or raise the limit")]
-    TooManyChannels {
-        /// The limit.
-        max: usize,
+    /// A limit of the budget (memory, channels, rows per second, connections) would be
+    /// broken; the message names the limit, whose it is and the setting.
+    #[error(transparent)]
+    Budget(#[from] crate::budget::BudgetError),
+    /// An answer would be larger than a limit allows.
+    #[error(
+        "{what} would exceed {limit_mib} MiB (`{setting}`, [plugin.seed-ringstream-datasource] in \
+         grafana.ini); narrow the time range or lower the panel's max data points"
+    )]
+    TooLarge {
+        /// What: "the response", "the initial data".
+        what: &'static str,
+        /// The limit, MiB.
+        limit_mib: u64,
+        /// The limit's key.
+        setting: &'static str,
     },
+    /// Refused as asked: more queries than a request may hold, a topic the broker refused.
+    /// The message says why and what to change.
+    #[error("{0}")]
+    Refused(String),
     /// The ring refused something (a bug in a source: its rows do not fit its schema).
     #[error(transparent)]
     Frame(#[from] FrameError),

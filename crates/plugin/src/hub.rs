@@ -4,14 +4,29 @@
 //!
 //! **Channels.** A channel is a [`ChannelPath`] (equal queries give equal paths), a
 //! [`RingFrame`] of the query's `capacity`, and one producer task running the stream's
-//! [`Source`]. [`StreamHub::open`] returns the channel, creating it on first use; at most
-//! [`HubConfig::max_channels`] exist at once ([`PluginError::TooManyChannels`] beyond).
+//! [`Source`]. [`StreamHub::open_in`] returns the channel, creating it on first use.
 //! Signal channels are shared by every data source; an MQTT or WebSocket channel belongs to
 //! one data source instance and settings version ([`InstanceKey`]): it is keyed by
-//! (instance, path), opened with [`StreamHub::open_in`], and a settings change makes new
-//! channels with new connections while the old ones linger out. The hub dispatches a
-//! channel's [`SourceSpec`] to its source; the MQTT and WebSocket sources share one
-//! connection per instance (per instance and path for WebSocket) among their channels.
+//! (instance, path), and a settings change makes new channels with new connections while the
+//! old ones linger out. The hub dispatches a channel's [`SourceSpec`] to its source; the MQTT
+//! and WebSocket sources share one connection per instance (per instance and path for
+//! WebSocket) among their channels.
+//!
+//! **Creation.** Opening a channel takes the hub's map lock only to find the channel's slot;
+//! creating it (its source, its history) happens under that slot's own lock, so only
+//! requests for the same channel wait for it, never requests for others.
+//!
+//! **Budget.** Every channel is charged to the [`Requester`] that created it ([`Budget`]):
+//! one channel, its signal rows per second (`1000 / tickMs`), and its bytes — the ring's
+//! cells and strings ([`RingFrame::heap_bytes`]), a fixed [`CHANNEL_BYTES`] for the channel
+//! itself, and what its source holds (a feed's message queue and parsing state). A channel
+//! whose full capacity does not fit the requester's memory is created with the capacity that
+//! fits, if that is at least [`MIN_DEGRADED_ROWS`] rows (or its whole capacity, when
+//! smaller), and its frame carries a notice saying so; otherwise opening it fails with the
+//! [`BudgetError`](crate::budget::BudgetError). A channel whose rows grow (strings, fields
+//! appearing) grows its charge, and when the budget refuses, keeps the newest rows that fit
+//! in what it holds, with the same notice. So the bytes all channels hold never exceed the
+//! budget by more than one row per channel, and nothing aborts.
 //!
 //! **Capacity.** The ring keeps the newest `capacity` rows; older rows are dropped as new
 //! ones arrive. Nothing else in a channel grows with time.
@@ -24,12 +39,17 @@
 //!   range, and remembers the cursor as the viewer's *served* mark on the channel (or, when
 //!   published rows are newer than the range's end, the first of those: they come with the
 //!   initial data instead, so a browser clock behind the plugin's costs the panel no row);
+//!   with `max_rows` (the panel's `maxDataPoints`) it returns only the newest of them, with
+//!   a notice — the rows a streaming panel of that size would keep anyway;
 //! - SubscribeStream ([`Channel::initial_data`]) returns the schema and the rows published
 //!   since that viewer's served mark: what a panel that just ran its query has not seen. A
 //!   viewer that ran no query on the channel gets every published row;
 //! - RunStream ([`Channel::run_stream`]) sends the schema once, then data-only packets of the
 //!   rows from the cursor on, moving the cursor. A restarted RunStream continues at the
 //!   cursor: nothing is sent twice, nothing skipped.
+//!
+//! QueryData and SubscribeStream copy their rows out under the channel's lock and encode them
+//! after releasing it, so a producer waits at most for a copy, never for an encoding.
 //!
 //! Rows produced while no RunStream runs stay unpublished until one starts; a panel sees
 //! them then. A *viewer* is the org and login of the request's user (Grafana sends both with
@@ -44,9 +64,9 @@
 //! interval.)
 //!
 //! **Notices.** A source may put notices on its frame's meta (a lost connection, skipped
-//! messages); changing them is a schema change, which wakes the RunStreams so that the
-//! next packet carries the new schema even when no row came. QueryData's frame carries
-//! them too.
+//! messages), beside the hub's own (a capacity cut by the budget); changing them is a schema
+//! change, which wakes the RunStreams so that the next packet carries the new schema even
+//! when no row came. QueryData's frame carries them too.
 //!
 //! **Lagging.** A RunStream that falls more than `capacity` rows behind skips what the ring
 //! dropped; the packet after the gap is logged with the number of rows missed.
@@ -54,9 +74,9 @@
 //! **Closing.** A channel stays while a RunStream uses it and for [`HubConfig::linger`] after
 //! the last one ended (or after the last QueryData / SubscribeStream when none ran), so that
 //! Grafana's restart of a RunStream, or a dashboard refresh, finds the stream still going.
-//! Then the producer is aborted and the ring freed. A producer that fails makes every
-//! RunStream of the channel end with that error (Grafana restarts them) and the channel is
-//! recreated on next use.
+//! Then the producer is aborted, the ring freed and the charge released. A producer that
+//! fails makes every RunStream of the channel end with that error (Grafana restarts them)
+//! and the channel is recreated on next use.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -64,43 +84,61 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use ringstream_frame::json::{self, StreamEncoder};
-use ringstream_frame::{AppendMode, RingFrame, Value};
+use ringstream_frame::{AppendMode, Field, Notice, RingFrame, Severity, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::budget::{Amounts, Budget, Charge, Requester, Resource};
 use crate::channel::ChannelPath;
 use crate::clock::{Clock, SystemClock};
+use crate::limits::Limits;
 use crate::query::{SourceSpec, StreamSpec};
 use crate::settings::{InstanceKey, Settings};
 use crate::source::{Connections, MqttSource, SignalSource, Source, WebSocketSource};
 use crate::PluginError;
 
+/// Bytes charged for a channel beyond its rows: its structures, producer task and locks.
+pub const CHANNEL_BYTES: u64 = 4096;
+
+/// The fewest rows a channel is cut to when the budget cannot hold its whole capacity.
+pub const MIN_DEGRADED_ROWS: usize = 100;
+
+/// Charges grow in steps of this, so that a growing ring asks the budget rarely.
+const GROW_STEP: u64 = 64 * 1024;
+
 /// Limits and time of a [`StreamHub`].
 #[derive(Clone)]
 pub struct HubConfig {
-    /// The most channels at once (default 10 000).
-    pub max_channels: usize,
-    /// How long an unused channel lives on (default 10 s: longer than Grafana's RunStream
-    /// restart backoff, which is capped at 5 s).
+    /// The process's limits (memory, channels, shares, ...).
+    pub limits: Limits,
+    /// How long an unused channel lives on (default: `linger_seconds`, 10 s: longer than
+    /// Grafana's RunStream restart backoff, which is capped at 5 s).
     pub linger: Duration,
     /// Where sources read the time.
     pub clock: Arc<dyn Clock>,
 }
 
-impl Default for HubConfig {
-    fn default() -> Self {
+impl HubConfig {
+    /// A configuration with these limits, the linger they set and the system clock.
+    pub fn new(limits: Limits) -> Self {
         Self {
-            max_channels: 10_000,
-            linger: Duration::from_secs(10),
+            linger: Duration::from_secs(limits.linger_seconds),
+            limits,
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self::new(Limits::default())
     }
 }
 
 impl std::fmt::Debug for HubConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubConfig")
-            .field("max_channels", &self.max_channels)
+            .field("limits", &self.limits)
             .field("linger", &self.linger)
             .finish_non_exhaustive()
     }
@@ -115,7 +153,9 @@ pub struct StreamHub {
 #[derive(Debug)]
 struct Inner {
     config: HubConfig,
-    channels: Mutex<HashMap<ChannelKey, Arc<Channel>>>,
+    budget: Budget,
+    /// One slot per channel key; see "Creation" in the module docs.
+    channels: Mutex<HashMap<ChannelKey, Arc<Slot>>>,
     connections: Connections,
 }
 
@@ -125,6 +165,22 @@ struct Inner {
 struct ChannelKey {
     instance: Option<InstanceKey>,
     path: ChannelPath,
+}
+
+/// Where one channel lives; its lock is held while the channel is made.
+#[derive(Debug, Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+enum SlotState {
+    /// Not made yet, or its creation failed.
+    #[default]
+    Empty,
+    Open(Arc<Channel>),
+    /// Closed by the reaper: openers look the key up again.
+    Closed,
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section leaves its data consistent.
@@ -137,6 +193,7 @@ impl StreamHub {
     /// inside a tokio runtime.
     pub fn new(config: HubConfig) -> Self {
         let inner = Arc::new(Inner {
+            budget: Budget::new(config.limits),
             config,
             channels: Mutex::new(HashMap::new()),
             connections: Connections::default(),
@@ -150,9 +207,14 @@ impl StreamHub {
         &self.inner.config
     }
 
+    /// The budget every channel is charged to.
+    pub fn budget(&self) -> &Budget {
+        &self.inner.budget
+    }
+
     /// Channels open now.
     pub fn channel_count(&self) -> usize {
-        lock(&self.inner.channels).len()
+        usize::try_from(self.inner.budget.used().channels).unwrap_or(usize::MAX)
     }
 
     /// MQTT and WebSocket connections open now.
@@ -161,25 +223,29 @@ impl StreamHub {
     }
 
     /// The channel for `spec`, created (with its history, when the spec asks for backfill)
-    /// if it does not exist. For streams that need no data source connection (signals);
-    /// see [`StreamHub::open_in`].
+    /// if it does not exist, charged to the process itself. For streams that need no data
+    /// source connection (signals); see [`StreamHub::open_in`].
     ///
     /// # Errors
-    /// [`PluginError::TooManyChannels`] at the limit; a source's history failing;
-    /// [`PluginError::NotConfigured`] for an MQTT or WebSocket spec.
+    /// As [`StreamHub::open_in`]; [`PluginError::NotConfigured`] for an MQTT or WebSocket
+    /// spec.
     pub fn open(&self, path: &ChannelPath, spec: &StreamSpec) -> Result<Arc<Channel>, PluginError> {
-        self.open_in(None, path, spec)
+        self.open_in(&Requester::system(), None, path, spec)
     }
 
     /// The channel for `spec` of the data source instance whose `settings` are given
-    /// (needed by MQTT and WebSocket streams, ignored by signals), created if it does not
-    /// exist.
+    /// (needed by MQTT and WebSocket streams, ignored by signals), created for `who` if it
+    /// does not exist. May block while the channel is made (its history, its connection's
+    /// setup): call it where blocking is fine.
     ///
     /// # Errors
-    /// [`PluginError::TooManyChannels`] at the limit; [`PluginError::NotConfigured`] when
-    /// the stream needs a connection the settings lack; a source's history failing.
+    /// A [`BudgetError`](crate::budget::BudgetError) when `who` may not have another
+    /// channel; [`PluginError::NotConfigured`] when the stream needs a connection the
+    /// settings lack; a source's own refusal (a topic the broker refused, too many
+    /// connections).
     pub fn open_in(
         &self,
+        who: &Requester,
         settings: Option<&Arc<Settings>>,
         path: &ChannelPath,
         spec: &StreamSpec,
@@ -199,26 +265,47 @@ impl StreamHub {
             instance: settings.map(|s| s.key.clone()),
             path: path.clone(),
         };
-        let mut channels = lock(&self.inner.channels);
-        if let Some(channel) = channels.get(&key) {
-            if !channel.failed() {
-                channel.touch();
-                return Ok(Arc::clone(channel));
+        loop {
+            let slot = Arc::clone(lock(&self.inner.channels).entry(key.clone()).or_default());
+            let mut state = lock(&slot.state);
+            match &*state {
+                SlotState::Closed => continue, // the reaper took it: look again
+                SlotState::Open(channel) if !channel.failed() => {
+                    channel.touch();
+                    return Ok(Arc::clone(channel));
+                }
+                _ => {}
+            }
+            // Made under the slot's lock only: other channels are not held up.
+            match self.create(who, path, spec, settings) {
+                Ok(channel) => {
+                    let channel = Arc::new(channel);
+                    *state = SlotState::Open(Arc::clone(&channel));
+                    return Ok(channel);
+                }
+                Err(e) => {
+                    *state = SlotState::Empty;
+                    drop(state);
+                    let mut map = lock(&self.inner.channels);
+                    if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                        let empty = slot
+                            .state
+                            .try_lock()
+                            .is_ok_and(|s| matches!(*s, SlotState::Empty));
+                        if empty {
+                            map.remove(&key);
+                        }
+                    }
+                    return Err(e);
+                }
             }
         }
-        if channels.len() >= self.inner.config.max_channels && !channels.contains_key(&key) {
-            return Err(PluginError::TooManyChannels {
-                max: self.inner.config.max_channels,
-            });
-        }
-        let channel = Arc::new(self.create(path, spec, settings)?);
-        channels.insert(key, Arc::clone(&channel));
-        Ok(channel)
     }
 
     /// Makes the channel's source: the dispatch over source kinds.
     fn create(
         &self,
+        who: &Requester,
         path: &ChannelPath,
         spec: &StreamSpec,
         settings: Option<&Arc<Settings>>,
@@ -226,30 +313,40 @@ impl StreamHub {
         let clock = Arc::clone(&self.inner.config.clock);
         let connections = &self.inner.connections;
         let not_configured = |kind, setting| PluginError::NotConfigured { kind, setting };
+        let limits = &self.inner.config.limits;
         match &spec.source {
             SourceSpec::Signal(_) => {
                 let seed = spec.seed.unwrap_or_else(|| random_seed(clock.now_ms()));
                 tracing::debug!(%path, seed, "signal stream opening");
-                self.start(path, spec, SignalSource::new(spec, seed))
+                self.start(who, path, spec, SignalSource::new(spec, seed))
             }
             SourceSpec::Mqtt { .. } => {
                 let settings = settings.ok_or_else(|| not_configured("mqtt", "mqttUrl"))?;
-                let source = MqttSource::new(&connections.mqtt, settings, spec, clock)?;
-                self.start(path, spec, source)
+                let source = MqttSource::new(&connections.mqtt, settings, spec, clock, limits)?;
+                self.start(who, path, spec, source)
             }
             SourceSpec::WebSocket { .. } => {
                 let settings =
                     settings.ok_or_else(|| not_configured("websocket", "websocketUrl"))?;
-                let source = WebSocketSource::new(&connections.websocket, settings, spec, clock)?;
-                self.start(path, spec, source)
+                let source = WebSocketSource::new(
+                    &connections.websocket,
+                    &self.inner.budget,
+                    who,
+                    settings,
+                    spec,
+                    clock,
+                    limits,
+                )?;
+                self.start(who, path, spec, source)
             }
         }
     }
 
-    /// The channel around `source`: its ring (with history when the spec asks for
-    /// backfill) and its producer task.
+    /// The channel around `source`: its charge, its ring (with history when the spec asks
+    /// for backfill) and its producer task.
     fn start<S: Source>(
         &self,
+        who: &Requester,
         path: &ChannelPath,
         spec: &StreamSpec,
         mut source: S,
@@ -259,13 +356,34 @@ impl StreamHub {
         for field in source.fields() {
             ring.add_field(field)?;
         }
+        let fixed = CHANNEL_BYTES + source.held_bytes();
+        let rows_per_second = match spec.source {
+            SourceSpec::Signal(_) => 1000_u64.div_ceil(spec.tick_ms.max(1)),
+            _ => 0,
+        };
+        let (charge, notice) = self.charge(who, &mut ring, fixed, rows_per_second)?;
+        let mut state = RingState {
+            ring,
+            charge,
+            fixed_bytes: fixed,
+            source_bytes: 0,
+            hub_notices: notice.into_iter().collect(),
+            source_notices: Vec::new(),
+            asked_capacity: spec.capacity,
+        };
+        state.write_notices();
         if spec.backfill {
-            source.history(&mut ring, clock.now_ms())?;
+            let outcome = {
+                let mut batch = Batch::new(&mut state.ring);
+                source.history(&mut batch, clock.now_ms())?;
+                batch.outcome()
+            };
+            state.apply(outcome);
         }
-        let cursor = ring.next_seq();
+        let cursor = state.ring.next_seq();
         let (seq, _) = watch::channel(cursor);
         let shared = Arc::new(Shared {
-            ring: Mutex::new(ring),
+            ring: Mutex::new(state),
             seq,
             clock,
             failure: Mutex::new(None),
@@ -299,6 +417,53 @@ impl StreamHub {
             producer: producer.abort_handle(),
         })
     }
+
+    /// Charges a new channel: its whole capacity when it fits, else the capacity that fits
+    /// (at least [`MIN_DEGRADED_ROWS`]) with a notice, else the budget's error.
+    fn charge(
+        &self,
+        who: &Requester,
+        ring: &mut RingFrame,
+        fixed: u64,
+        rows_per_second: u64,
+    ) -> Result<(Charge, Option<Notice>), PluginError> {
+        let budget = &self.inner.budget;
+        let per_row = ring.fixed_bytes_per_row() as u64;
+        let schema = ring.heap_bytes() as u64;
+        let bytes_for = |rows: usize| fixed + schema + per_row * rows as u64;
+        let asked = ring.capacity();
+        let want = |rows| Amounts {
+            bytes: bytes_for(rows),
+            channels: 1,
+            rows_per_second,
+            connections: 0,
+        };
+        match budget.charge(who, want(asked)) {
+            Ok(charge) => Ok((charge, None)),
+            Err(e) if e.resource == Resource::Memory => {
+                let room = budget.headroom_bytes(who).saturating_sub(fixed + schema);
+                let rows = usize::try_from(room / per_row.max(1)).unwrap_or(usize::MAX);
+                let rows = rows.min(asked);
+                if rows < asked.min(MIN_DEGRADED_ROWS) || rows == 0 {
+                    return Err(e.into());
+                }
+                ring.set_capacity(rows)?;
+                let charge = budget.charge(who, want(rows))?;
+                Ok((charge, Some(cut_notice(rows, asked, &e.to_string()))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The notice of a channel whose capacity the budget cut.
+fn cut_notice(rows: usize, asked: usize, why: &str) -> Notice {
+    Notice {
+        severity: Severity::Warning,
+        text: format!(
+            "This stream keeps its newest {rows} rows instead of the {asked} asked for: {why}"
+        ),
+    }
 }
 
 /// Closes channels that no RunStream used for the linger time.
@@ -313,14 +478,29 @@ async fn reap(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         let now = Instant::now();
         let linger = inner.config.linger;
-        lock(&inner.channels).retain(|key, channel| {
-            let state = lock(&channel.state);
-            let keep = state.run_streams > 0 || now.duration_since(state.idle_since) < linger;
+        let mut closed = Vec::new();
+        lock(&inner.channels).retain(|key, slot| {
+            // A slot being made is busy: left alone.
+            let Ok(mut state) = slot.state.try_lock() else {
+                return true;
+            };
+            let keep = match &*state {
+                SlotState::Open(channel) => {
+                    let s = lock(&channel.state);
+                    s.run_streams > 0 || now.duration_since(s.idle_since) < linger
+                }
+                SlotState::Empty | SlotState::Closed => false,
+            };
             if !keep {
-                tracing::debug!(path = %key.path, "stream closed after linger");
+                if let SlotState::Open(channel) = std::mem::replace(&mut *state, SlotState::Closed)
+                {
+                    tracing::debug!(path = %key.path, "stream closed after linger");
+                    closed.push(channel);
+                }
             }
             keep
         });
+        drop(closed); // producers aborted and rings freed outside the map's lock
     }
 }
 
@@ -335,12 +515,109 @@ fn random_seed(now_ms: i64) -> u64 {
 /// What a channel's producer shares with its readers.
 #[derive(Debug)]
 struct Shared {
-    ring: Mutex<RingFrame>,
+    ring: Mutex<RingState>,
     /// The ring's `next_seq`, so readers can wait for new rows.
     seq: watch::Sender<u64>,
     clock: Arc<dyn Clock>,
     /// Why the producer stopped, once it has.
     failure: Mutex<Option<String>>,
+}
+
+/// A channel's ring and what it is charged.
+#[derive(Debug)]
+struct RingState {
+    ring: RingFrame,
+    charge: Charge,
+    /// Bytes charged beyond the ring: the channel itself and its source's fixed holdings.
+    fixed_bytes: u64,
+    /// What the source reports it holds beyond those (parsing state).
+    source_bytes: u64,
+    hub_notices: Vec<Notice>,
+    source_notices: Vec<Notice>,
+    /// The capacity the query asked for.
+    asked_capacity: usize,
+}
+
+impl RingState {
+    /// Takes what a source's batch changed: its notices and holdings; then keeps the
+    /// channel within its charge.
+    fn apply(&mut self, outcome: BatchOutcome) {
+        if let Some(bytes) = outcome.held_bytes {
+            self.source_bytes = bytes;
+        }
+        let mut notices_changed = false;
+        if let Some(notices) = outcome.notices {
+            if notices != self.source_notices {
+                self.source_notices = notices;
+                notices_changed = true;
+            }
+        }
+        if self.fit() || notices_changed {
+            self.write_notices();
+        }
+    }
+
+    /// The frame's notices: the hub's, then the source's.
+    fn write_notices(&mut self) {
+        let want: Vec<Notice> = self
+            .hub_notices
+            .iter()
+            .chain(&self.source_notices)
+            .cloned()
+            .collect();
+        if self.ring.meta().notices != want {
+            self.ring.meta_mut().notices = want;
+        }
+    }
+
+    /// Keeps the bytes held within the charge: grows the charge, or when the budget
+    /// refuses, cuts the ring to the newest rows that fit. Returns whether the hub's
+    /// notices changed.
+    fn fit(&mut self) -> bool {
+        let outside = self.fixed_bytes + self.source_bytes;
+        let used = self.ring.heap_bytes() as u64 + outside;
+        let held = self.charge.bytes();
+        if used <= held {
+            if held - used > 4 * GROW_STEP {
+                self.charge.release_bytes(held - used - GROW_STEP);
+            }
+            return false;
+        }
+        let need = used - held;
+        if self
+            .charge
+            .try_grow_bytes(need.next_multiple_of(GROW_STEP))
+            .is_ok()
+        {
+            return false;
+        }
+        let refusal = match self.charge.try_grow_bytes(need) {
+            Ok(()) => return false,
+            Err(e) => e,
+        };
+        while self.ring.capacity() > 1 {
+            let allowed = self.charge.bytes().saturating_sub(outside);
+            let bytes = self.ring.heap_bytes() as u64;
+            if bytes <= allowed {
+                break;
+            }
+            let rows = self.ring.len().max(1) as u128 * u128::from(allowed) / u128::from(bytes);
+            let rows = usize::try_from(rows)
+                .unwrap_or(usize::MAX)
+                .clamp(1, self.ring.capacity() - 1);
+            if self.ring.set_capacity(rows).is_err() {
+                break;
+            }
+        }
+        let notice = cut_notice(
+            self.ring.capacity(),
+            self.asked_capacity,
+            &refusal.to_string(),
+        );
+        tracing::warn!(rows = self.ring.capacity(), error = %refusal, "stream capacity cut by the budget");
+        self.hub_notices = vec![notice];
+        true
+    }
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -349,30 +626,38 @@ impl std::fmt::Debug for dyn Clock {
     }
 }
 
-/// A source's handle to its channel's ring.
+/// A source's handle to its channel: rows, fields and notices go in through it, under the
+/// channel's lock; readers are woken after each change.
 #[derive(Debug)]
 pub struct RowSink {
     shared: Arc<Shared>,
 }
 
 impl RowSink {
-    /// Pushes a row by position; readers are woken.
+    /// Pushes a row by position.
     ///
     /// # Errors
     /// When the row does not fit the schema.
     pub fn push_row(&self, row: &[Value<'_>]) -> Result<u64, PluginError> {
-        self.with_ring(|ring| ring.push_row(row))
-            .map_err(PluginError::from)
+        self.batch(|b| b.push_row(row))
     }
 
-    /// Runs `f` on the ring (to push several rows, add fields or change notices), then
-    /// wakes readers when rows or the schema changed.
-    pub fn with_ring<R>(&self, f: impl FnOnce(&mut RingFrame) -> R) -> R {
+    /// Runs `f` with the channel locked, to push several rows, add fields or set notices at
+    /// once; then keeps the channel within its budget and wakes readers when rows or the
+    /// schema changed. Keep `f` short: readers of this channel wait for it.
+    pub fn batch<R>(&self, f: impl FnOnce(&mut Batch<'_>) -> R) -> R {
         let (out, next, schema_changed) = {
-            let mut ring = lock(&self.shared.ring);
-            let schema = ring.schema_version();
-            let out = f(&mut ring);
-            (out, ring.next_seq(), ring.schema_version() != schema)
+            let mut state = lock(&self.shared.ring);
+            let schema = state.ring.schema_version();
+            let mut batch = Batch::new(&mut state.ring);
+            let out = f(&mut batch);
+            let outcome = batch.outcome();
+            state.apply(outcome);
+            (
+                out,
+                state.ring.next_seq(),
+                state.ring.schema_version() != schema,
+            )
         };
         self.shared.seq.send_if_modified(|seq| {
             let changed = *seq != next || schema_changed;
@@ -385,6 +670,78 @@ impl RowSink {
     /// The clock row times should come from.
     pub fn clock(&self) -> &dyn Clock {
         &*self.shared.clock
+    }
+}
+
+/// What a source may do to its channel's frame in one [`RowSink::batch`]: push rows, add
+/// fields, set its notices and say what it holds. It never sees the ring itself, so the
+/// capacity, the append mode and the hub's own notices stay the hub's.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    ring: &'a mut RingFrame,
+    notices: Option<Vec<Notice>>,
+    held_bytes: Option<u64>,
+}
+
+/// What a batch leaves for the hub to apply.
+struct BatchOutcome {
+    notices: Option<Vec<Notice>>,
+    held_bytes: Option<u64>,
+}
+
+impl<'a> Batch<'a> {
+    /// A batch over `ring`: what the hub makes for each [`RowSink::batch`]; public so that
+    /// a source's own tests can drive it over a frame of theirs.
+    pub fn new(ring: &'a mut RingFrame) -> Self {
+        Self {
+            ring,
+            notices: None,
+            held_bytes: None,
+        }
+    }
+
+    fn outcome(self) -> BatchOutcome {
+        BatchOutcome {
+            notices: self.notices,
+            held_bytes: self.held_bytes,
+        }
+    }
+
+    /// Pushes a row by position: one value per field.
+    ///
+    /// # Errors
+    /// When the row does not fit the schema.
+    pub fn push_row(&mut self, row: &[Value<'_>]) -> Result<u64, PluginError> {
+        self.ring.push_row(row).map_err(PluginError::from)
+    }
+
+    /// Adds a field (older rows hold null in it); returns its index.
+    ///
+    /// # Errors
+    /// Past the frame's field limit.
+    pub fn add_field(&mut self, field: Field) -> Result<usize, PluginError> {
+        self.ring.add_field(field).map_err(PluginError::from)
+    }
+
+    /// The fields, in order.
+    pub fn fields(&self) -> &[Field] {
+        self.ring.fields()
+    }
+
+    /// The most rows the channel keeps now (the budget may have cut it below the query's).
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Replaces the source's notices on the frame (the hub's stay).
+    pub fn set_notices(&mut self, notices: Vec<Notice>) {
+        self.notices = Some(notices);
+    }
+
+    /// Says how many bytes the source holds for this channel beyond the frame and its
+    /// fixed holdings ([`Source::held_bytes`]), e.g. parsing state; charged to the channel.
+    pub fn set_held_bytes(&mut self, bytes: u64) {
+        self.held_bytes = Some(bytes);
     }
 }
 
@@ -419,6 +776,15 @@ impl Drop for Channel {
     }
 }
 
+/// QueryData's rows of a channel.
+#[derive(Debug)]
+pub struct QueryRows {
+    /// The rows, with the channel's schema and notices.
+    pub frame: RingFrame,
+    /// How many published rows the range held (more than the frame's when `max_rows` cut).
+    pub in_range: usize,
+}
+
 impl Channel {
     /// The channel's path.
     pub fn path(&self) -> &ChannelPath {
@@ -436,16 +802,27 @@ impl Channel {
         }
     }
 
+    /// The most rows the channel keeps now.
+    pub fn capacity(&self) -> usize {
+        lock(&self.shared.ring).ring.capacity()
+    }
+
     /// QueryData's frame: the published rows with a time in `from_ms..=to_ms`, oldest first,
-    /// with the ring's schema. Marks them served, up to the first published row newer than
-    /// `to_ms` (see the module docs).
+    /// with the ring's schema; the newest `max_rows` of them when given. Marks them served,
+    /// up to the first published row newer than `to_ms` (see the module docs).
+    ///
+    /// # Errors
+    /// [`PluginError::TooLarge`] when the rows would take more than `max_bytes`.
     pub fn query_frame(
         &self,
         viewer: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<RingFrame, PluginError> {
-        let ring = lock(&self.shared.ring);
+        max_rows: Option<usize>,
+        max_bytes: usize,
+    ) -> Result<QueryRows, PluginError> {
+        let state = lock(&self.shared.ring);
+        let ring = &state.ring;
         let (from_ns, to_ns) = (
             from_ms.saturating_mul(1_000_000),
             to_ms.saturating_mul(1_000_000).saturating_add(999_999),
@@ -473,36 +850,57 @@ impl Channel {
             state.served.push((viewer.to_owned(), served));
             served
         };
-        let rows: Vec<_> = ring
-            .rows_between(ring.first_seq(), served)
-            .into_iter()
-            .filter(|row| time_of(row).is_none_or(|t| t >= from_ns))
-            .collect();
-        let mut out = RingFrame::try_new(rows.len().max(1), AppendMode::Tail)?;
-        for field in ring.fields() {
-            out.add_field(field.clone())?;
+        let in_range = |row: &ringstream_frame::Row<'_>| time_of(row).is_none_or(|t| t >= from_ns);
+        let rows = ring.rows_between(ring.first_seq(), served).rows();
+        let total = rows.clone().filter(|r| in_range(r)).count();
+        let keep = max_rows.map_or(total, |m| m.min(total));
+        let mut frame = copy_rows(
+            ring,
+            rows.filter(|r| in_range(r)).skip(total - keep),
+            keep,
+            max_bytes,
+        )
+        .ok_or(PluginError::TooLarge {
+            what: "the response",
+            limit_mib: (max_bytes >> 20) as u64,
+            setting: "max_response_mb",
+        })?;
+        drop(state);
+        if keep < total {
+            let mut notices = frame.meta().notices.clone();
+            notices.push(Notice {
+                severity: Severity::Info,
+                text: format!(
+                    "Showing the newest {keep} of the {total} rows in the time range (the \
+                     panel's max data points)."
+                ),
+            });
+            frame.meta_mut().notices = notices;
         }
-        out.meta_mut().notices.clone_from(&ring.meta().notices);
-        let mut cells = Vec::with_capacity(ring.fields().len());
-        for row in rows {
-            cells.clear();
-            cells.extend(row.values());
-            out.push_row(&cells)?;
-        }
-        Ok(out)
+        Ok(QueryRows {
+            frame,
+            in_range: total,
+        })
     }
 
     /// SubscribeStream's initial data: the schema and the rows published since the viewer's
     /// last QueryData (all published rows if the viewer ran none), as DataFrameJSON.
     pub fn initial_data(&self, viewer: &str) -> String {
-        let ring = lock(&self.shared.ring);
-        let (from, to) = {
-            let state = lock(&self.state);
-            let mark = state.served.iter().find(|(v, _)| v == viewer);
-            (mark.map_or(0, |(_, seq)| *seq), state.cursor)
+        let frame = {
+            let state = lock(&self.shared.ring);
+            let ring = &state.ring;
+            let (from, to) = {
+                let state = lock(&self.state);
+                let mark = state.served.iter().find(|(v, _)| v == viewer);
+                (mark.map_or(0, |(_, seq)| *seq), state.cursor)
+            };
+            let rows = ring.rows_between(from, to).rows();
+            copy_rows(ring, rows.clone(), rows.len(), usize::MAX)
         };
         let mut out = String::new();
-        json::write_rows(&ring, ring.rows_between(from, to).rows(), true, &mut out);
+        if let Some(frame) = frame {
+            json::write_rows(&frame, frame.rows(), true, &mut out);
+        }
         out
     }
 
@@ -530,6 +928,44 @@ impl Channel {
     }
 }
 
+/// A frame of `ring`'s schema (and notices) holding `rows` (`count` of them); `None` when
+/// their cells would take more than `max_bytes`.
+fn copy_rows<'a>(
+    ring: &'a RingFrame,
+    rows: impl Iterator<Item = ringstream_frame::Row<'a>>,
+    count: usize,
+    max_bytes: usize,
+) -> Option<RingFrame> {
+    let per_row = ring.fixed_bytes_per_row();
+    if count.saturating_mul(per_row) > max_bytes {
+        return None;
+    }
+    let mut out = RingFrame::try_new(count.max(1), AppendMode::Tail).ok()?;
+    for field in ring.fields() {
+        out.add_field(field.clone()).ok()?;
+    }
+    out.meta_mut().notices.clone_from(&ring.meta().notices);
+    let mut cells = Vec::with_capacity(ring.fields().len());
+    let mut bytes = 0_usize;
+    for row in rows {
+        cells.clear();
+        cells.extend(row.values());
+        bytes += per_row
+            + cells
+                .iter()
+                .map(|c| match c {
+                    Value::String(s) => s.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        if bytes > max_bytes {
+            return None;
+        }
+        out.push_row(&cells).ok()?;
+    }
+    Some(out)
+}
+
 struct RunState {
     guard: RunGuard,
     encoder: StreamEncoder,
@@ -544,14 +980,14 @@ impl RunState {
         let channel = Arc::clone(&self.guard.0);
         loop {
             if let Some(why) = lock(&channel.shared.failure).clone() {
-                return Some(Err(PluginError::Encode(format!("stream stopped: {why}"))));
+                return Some(Err(PluginError::Source(format!("stream stopped: {why}"))));
             }
             if let Some(last) = self.last_sent {
                 tokio::time::sleep_until(last + channel.tick).await;
             }
             let packet = {
-                let ring = lock(&channel.shared.ring);
-                self.encoder.next_packet(&ring, &mut self.buf)
+                let state = lock(&channel.shared.ring);
+                self.encoder.next_packet(&state.ring, &mut self.buf)
             };
             if let Some(packet) = packet {
                 if packet.missed > 0 {

@@ -139,7 +139,7 @@ limits! {
     /// WebSocket connections per data source (jsonData `websocketMaxConnections` may lower it).
     max_websocket_connections = 32, 1 ..= 10000, "connections";
     /// Messages per second one MQTT or WebSocket connection reads before it waits.
-    feed_messages_per_second = 20000, 1 ..= 10000000, "messages/s";
+    feed_messages_per_second = 50000, 1 ..= 10000000, "messages/s";
     /// Bytes of messages queued for one channel before its connection waits.
     channel_queue_kb = 512, 256 ..= 65536, "KiB";
     /// Latest value per topic an MQTT connection keeps for channels that join later.

@@ -15,7 +15,7 @@
 //! | `start`, `spread` | number | 0, 1 | `random_walk`: first value, largest step (spread ≥ 0) |
 //! | `amplitude`, `periodMs`, `offset` | number, integer, number | 1, 10 000, 0 | `sine`, `square`, `sawtooth` |
 //! | `offset`, `step` | number | 0, 1 | `counter`: first value, increment |
-//! | `topic` | string | required for `mqtt` | an MQTT topic filter: levels split by `/`, `+` a whole level, `#` the whole last level; 1 ..= 256 bytes, no control characters |
+//! | `topic` | string | required for `mqtt` | an MQTT topic filter: levels split by `/`, `+` a whole level, `#` the whole last level; 1 ..= 256 bytes, no control characters or Unicode non-characters, no shared subscriptions (`$share/`, `$queue/`) |
 //! | `path` | string | required for `websocket` | appended to the data source's WebSocket URL: starts with `/`, at most 256 bytes of URL characters, no `://`, `..`, `\`, `#`, spaces; `?query` allowed |
 //! | `timePath` | string | arrival time | `mqtt`, `websocket`: the (flattened, `.`-joined) key holding each message's timestamp; at most 128 bytes |
 //! | `fields` | array of strings | all | `mqtt`, `websocket`: the flattened keys to keep; at most 32 names of at most 128 bytes |
@@ -409,6 +409,26 @@ impl Fields<'_> {
                     "required for source mqtt: a topic filter such as sensors/+/temperature",
                 )
             })?;
+        // MQTT 3.1.1 section 1.5.3: a broker may (mosquitto does) drop the connection of a
+        // client that sends a non-character, and that connection is every channel's of the
+        // data source.
+        if let Some(c) = topic.chars().find(|c| is_noncharacter(*c)) {
+            return Err(QueryError::new(
+                key,
+                format!(
+                    "U+{:04X} is a Unicode non-character, which MQTT topics may not hold",
+                    u32::from(c)
+                ),
+            ));
+        }
+        let lower = topic.to_ascii_lowercase();
+        if lower.starts_with("$share/") || lower.starts_with("$queue/") {
+            return Err(QueryError::new(
+                key,
+                "shared subscriptions ($share/..., $queue/...) are not allowed: the plugin \
+                 would take messages away from the other members of the group",
+            ));
+        }
         let levels: Vec<&str> = topic.split('/').collect();
         for (i, level) in levels.iter().enumerate() {
             if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
@@ -620,6 +640,12 @@ impl Fields<'_> {
             )),
         }
     }
+}
+
+/// Unicode non-characters: U+FDD0..=U+FDEF and the last two code points of every plane.
+fn is_noncharacter(c: char) -> bool {
+    let cp = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&cp) || cp & 0xFFFE == 0xFFFE
 }
 
 fn kind_of(v: &Json) -> &'static str {

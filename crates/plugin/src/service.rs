@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +21,10 @@ use grafana_plugin_sdk::pluginv2::{
     subscribe_stream_response,
 };
 use ringstream_frame::RingFrame;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
+use crate::budget::Requester;
 use crate::channel::ChannelPath;
 use crate::hub::{Channel, StreamHub};
 use crate::query::StreamSpec;
@@ -31,16 +34,30 @@ use crate::PluginError;
 /// How long CheckHealth waits for each connection.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest request the stream and diagnostics services read (paths and settings are small);
+/// QueryData keeps gRPC's 4 MiB.
+const MAX_SMALL_REQUEST: usize = 1 << 20;
+
 /// The plugin's services, around one [`StreamHub`].
+///
+/// Work that can take long (making a channel and its history, copying and encoding a
+/// frame) runs on blocking threads, at most `query_concurrency` at once across all
+/// requests, and at most half of those for one QueryData request, so one request with many
+/// queries cannot hold up the others.
 #[derive(Debug, Clone)]
 pub struct RingstreamService {
     hub: StreamHub,
+    work: Arc<Semaphore>,
 }
 
 impl RingstreamService {
     /// Services over `hub`.
     pub fn new(hub: StreamHub) -> Self {
-        Self { hub }
+        let slots = usize::try_from(hub.config().limits.query_concurrency).unwrap_or(1);
+        Self {
+            hub,
+            work: Arc::new(Semaphore::new(slots.max(1))),
+        }
     }
 
     /// Serves the data, diagnostics and stream services (and gRPC health, which go-plugin
@@ -62,88 +79,63 @@ impl RingstreamService {
         tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(DataServer::new(self.clone()))
-            .add_service(DiagnosticsServer::new(self.clone()))
-            .add_service(StreamServer::new(self))
+            .add_service(
+                DiagnosticsServer::new(self.clone()).max_decoding_message_size(MAX_SMALL_REQUEST),
+            )
+            .add_service(StreamServer::new(self).max_decoding_message_size(MAX_SMALL_REQUEST))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
             .await
     }
 
-    /// Answers one query: its frame, or an error on its own refId.
-    fn answer(
+    /// Runs `f` on a blocking thread once a work slot is free. A panic in `f` becomes an
+    /// error for this request only.
+    ///
+    /// On a current-thread runtime (tests under tokio's paused time) `f` runs inline
+    /// instead: paused time jumps ahead while a task waits for a blocking thread, which
+    /// would make rows appear in the middle of a request.
+    async fn blocking<T: Send + 'static>(
         &self,
-        query: &pluginv2::DataQuery,
-        ctx: Option<&pluginv2::PluginContext>,
-    ) -> pluginv2::DataResponse {
-        match self.query_frame(query, ctx) {
-            Ok(frame) => match arrow_ipc(&frame) {
-                Ok(bytes) => pluginv2::DataResponse {
-                    frames: vec![bytes],
-                    status: 200,
-                    ..Default::default()
-                },
-                Err(e) => error_response(&e, 500),
-            },
-            Err(e) => {
-                let status = match e {
-                    PluginError::TooManyChannels { .. } => 503,
-                    PluginError::Query(_)
-                    | PluginError::BadPath(_)
-                    | PluginError::Settings(_)
-                    | PluginError::NotConfigured { .. } => 400,
-                    _ => 500,
-                };
-                error_response(&e, status)
-            }
+        f: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+    ) -> Result<T, PluginError> {
+        let _slot = Arc::clone(&self.work)
+            .acquire_owned()
+            .await
+            .map_err(|_| PluginError::Encode("the plugin is shutting down".into()))?;
+        let flavor = tokio::runtime::Handle::current().runtime_flavor();
+        if flavor == tokio::runtime::RuntimeFlavor::CurrentThread {
+            return f();
         }
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| PluginError::Encode(format!("the request's worker failed: {e}")))?
     }
 
-    fn query_frame(
-        &self,
-        query: &pluginv2::DataQuery,
-        ctx: Option<&pluginv2::PluginContext>,
-    ) -> Result<RingFrame, PluginError> {
-        let spec = StreamSpec::from_json_bytes(&query.json)?;
-        let uid = datasource_uid(ctx)
-            .ok_or_else(|| PluginError::BadPath("the request carries no datasource uid".into()))?;
-        let path = ChannelPath::of(&spec);
-        let channel_id = path.channel_id(uid)?;
-        let channel = self.open(ctx, &path, &spec)?;
-        let (from, to) = match query.time_range {
-            Some(r) if r.from_epoch_ms <= r.to_epoch_ms => (r.from_epoch_ms, r.to_epoch_ms),
-            Some(r) => {
-                return Err(crate::query::QueryError {
-                    field: "timeRange".into(),
-                    problem: format!("from ({}) is after to ({})", r.from_epoch_ms, r.to_epoch_ms),
-                }
-                .into())
-            }
-            None => (i64::MIN / 1_000_000, i64::MAX / 1_000_000),
-        };
-        let mut frame = channel.query_frame(&viewer(ctx), from, to)?;
-        frame.set_ref_id(Some(query.ref_id.clone()));
-        let meta = frame.meta_mut();
-        meta.channel = Some(channel_id);
-        meta.executed_query_string = Some(format!("stream {path}"));
-        meta.preferred_visualisation_type = Some("graph".into());
-        Ok(frame)
-    }
-}
-
-impl RingstreamService {
-    /// Opens a channel, with the request's data source settings when the stream needs a
-    /// connection (signals do not, so a data source with broken settings still serves them).
+    /// Opens a channel for `who`, with the request's data source settings when the stream
+    /// needs a connection (signals do not, so a data source with broken settings still
+    /// serves them). Blocking: see [`StreamHub::open_in`].
     fn open(
-        &self,
-        ctx: Option<&pluginv2::PluginContext>,
+        hub: &StreamHub,
+        who: &Requester,
+        settings: &Result<Option<Arc<Settings>>, PluginError>,
         path: &ChannelPath,
         spec: &StreamSpec,
     ) -> Result<Arc<Channel>, PluginError> {
         let settings = if spec.source.needs_connection() {
-            settings_of(ctx)?
+            match settings {
+                Ok(s) => s.clone(),
+                Err(e) => return Err(clone_settings_error(e)),
+            }
         } else {
             None
         };
-        self.hub.open_in(settings.as_ref(), path, spec)
+        hub.open_in(who, settings.as_ref(), path, spec)
+    }
+}
+
+fn clone_settings_error(e: &PluginError) -> PluginError {
+    match e {
+        PluginError::Settings(s) => PluginError::Settings(s.clone()),
+        other => PluginError::Encode(other.to_string()),
     }
 }
 
@@ -170,7 +162,31 @@ pub fn settings_of(
     )?)))
 }
 
-fn error_response(e: &PluginError, status: i32) -> pluginv2::DataResponse {
+/// Who asks: org, login and data source, with the data source's own limits when its
+/// settings are valid.
+fn requester(ctx: Option<&pluginv2::PluginContext>, settings: Option<&Settings>) -> Requester {
+    Requester {
+        org_id: ctx.map_or(0, |c| c.org_id),
+        login: ctx
+            .and_then(|c| c.user.as_ref())
+            .map_or_else(String::new, |u| u.login.clone()),
+        datasource: datasource_uid(ctx).map(str::to_owned),
+        datasource_memory: settings.and_then(|s| s.memory_limit_bytes),
+        datasource_connections: settings.and_then(|s| s.websocket_max_connections),
+    }
+}
+
+fn error_response(e: &PluginError) -> pluginv2::DataResponse {
+    let status = match e {
+        PluginError::Budget(_) => 503,
+        PluginError::Query(_)
+        | PluginError::BadPath(_)
+        | PluginError::Settings(_)
+        | PluginError::NotConfigured { .. }
+        | PluginError::TooLarge { .. }
+        | PluginError::Refused(_) => 400,
+        _ => 500,
+    };
     pluginv2::DataResponse {
         error: e.to_string(),
         status,
@@ -192,21 +208,136 @@ fn arrow_ipc(frame: &RingFrame) -> Result<Vec<u8>, PluginError> {
     Ok(bytes)
 }
 
-/// Who asks: the org and login of the request's user ("" when Grafana itself asks). The hub
-/// keeps a served mark per viewer, so one user's queries do not move another's.
-fn viewer(ctx: Option<&pluginv2::PluginContext>) -> String {
-    let org = ctx.map_or(0, |c| c.org_id);
-    let login = ctx
-        .and_then(|c| c.user.as_ref())
-        .map_or("", |u| u.login.as_str());
-    format!("{org}/{login}")
-}
-
 fn datasource_uid(ctx: Option<&pluginv2::PluginContext>) -> Option<&str> {
     ctx?.data_source_instance_settings
         .as_ref()
         .map(|s| s.uid.as_str())
         .filter(|uid| !uid.is_empty())
+}
+
+/// One distinct query of a request: what it reads, and which of the request's queries
+/// (index, refId) asked for it.
+struct Job {
+    path: ChannelPath,
+    spec: StreamSpec,
+    channel_id: String,
+    from: i64,
+    to: i64,
+    max_rows: Option<usize>,
+    asked_by: Vec<(usize, String)>,
+}
+
+/// What identifies a distinct query within one request.
+type JobKey = (ChannelPath, i64, i64, Option<usize>);
+
+/// A query's stream, channel and range, validated; nothing opened yet.
+fn prepare(
+    query: &pluginv2::DataQuery,
+    ctx: Option<&pluginv2::PluginContext>,
+) -> Result<(JobKey, StreamSpec, String), PluginError> {
+    let spec = StreamSpec::from_json_bytes(&query.json)?;
+    let uid = datasource_uid(ctx)
+        .ok_or_else(|| PluginError::BadPath("the request carries no datasource uid".into()))?;
+    let path = ChannelPath::of(&spec);
+    let channel_id = path.channel_id(uid)?;
+    let (from, to) = match query.time_range {
+        Some(r) if r.from_epoch_ms <= r.to_epoch_ms => (r.from_epoch_ms, r.to_epoch_ms),
+        Some(r) => {
+            return Err(crate::query::QueryError {
+                field: "timeRange".into(),
+                problem: format!("from ({}) is after to ({})", r.from_epoch_ms, r.to_epoch_ms),
+            }
+            .into())
+        }
+        None => (i64::MIN / 1_000_000, i64::MAX / 1_000_000),
+    };
+    let max_rows = usize::try_from(query.max_data_points)
+        .ok()
+        .filter(|n| *n > 0);
+    Ok(((path, from, to, max_rows), spec, channel_id))
+}
+
+/// Runs one distinct query: opens its channel, copies its rows and encodes one frame per
+/// asking refId, each counted against the response's remaining bytes.
+fn run_job(
+    hub: &StreamHub,
+    who: &Requester,
+    settings: &Result<Option<Arc<Settings>>, PluginError>,
+    job: &Job,
+    remaining: &AtomicUsize,
+) -> Vec<(usize, Result<Vec<u8>, PluginError>)> {
+    let too_large = || PluginError::TooLarge {
+        what: "the response",
+        limit_mib: hub.config().limits.max_response_mb,
+        setting: "max_response_mb",
+    };
+    let rows = RingstreamService::open(hub, who, settings, &job.path, &job.spec).and_then(|c| {
+        c.query_frame(
+            &who.viewer(),
+            job.from,
+            job.to,
+            job.max_rows,
+            remaining.load(Ordering::Relaxed),
+        )
+    });
+    let mut frame = match rows {
+        Ok(rows) => rows.frame,
+        Err(e) => {
+            return job
+                .asked_by
+                .iter()
+                .map(|(i, _)| (*i, Err(same_error(&e))))
+                .collect()
+        }
+    };
+    let meta = frame.meta_mut();
+    meta.channel = Some(job.channel_id.clone());
+    meta.executed_query_string = Some(format!("stream {}", job.path));
+    meta.preferred_visualisation_type = Some("graph".into());
+    job.asked_by
+        .iter()
+        .map(|(i, ref_id)| {
+            frame.set_ref_id(Some(ref_id.clone()));
+            let encoded = arrow_ipc(&frame).and_then(|bytes| {
+                // Counted before it is kept: a response never holds more than the limit.
+                let fits = remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        left.checked_sub(bytes.len())
+                    })
+                    .is_ok();
+                if fits {
+                    Ok(bytes)
+                } else {
+                    Err(too_large())
+                }
+            });
+            (*i, encoded)
+        })
+        .collect()
+}
+
+/// The same error again, for each refId that asked the same query.
+fn same_error(e: &PluginError) -> PluginError {
+    match e {
+        PluginError::Query(q) => PluginError::Query(q.clone()),
+        PluginError::Settings(s) => PluginError::Settings(s.clone()),
+        PluginError::Budget(b) => PluginError::Budget(b.clone()),
+        PluginError::TooLarge {
+            what,
+            limit_mib,
+            setting,
+        } => PluginError::TooLarge {
+            what,
+            limit_mib: *limit_mib,
+            setting,
+        },
+        PluginError::NotConfigured { kind, setting } => {
+            PluginError::NotConfigured { kind, setting }
+        }
+        PluginError::Refused(r) => PluginError::Refused(r.clone()),
+        PluginError::BadPath(p) => PluginError::BadPath(p.clone()),
+        other => PluginError::Encode(other.to_string()),
+    }
 }
 
 #[tonic::async_trait]
@@ -216,18 +347,127 @@ impl pluginv2::data_server::Data for RingstreamService {
         request: Request<pluginv2::QueryDataRequest>,
     ) -> Result<Response<pluginv2::QueryDataResponse>, Status> {
         let request = request.into_inner();
-        let ctx = request.plugin_context.as_ref();
-        let responses: HashMap<String, pluginv2::DataResponse> = request
-            .queries
-            .iter()
-            .map(|q| {
-                let response = self.answer(q, ctx);
-                if !response.error.is_empty() {
-                    tracing::info!(ref_id = %q.ref_id, error = %response.error, "query refused");
+        let ctx = request.plugin_context;
+        let limits = self.hub.config().limits;
+        let settings = Arc::new(settings_of(ctx.as_ref()));
+        let who = Arc::new(requester(
+            ctx.as_ref(),
+            settings.as_ref().as_ref().ok().and_then(|s| s.as_deref()),
+        ));
+        let max_queries = usize::try_from(limits.max_queries_per_request).unwrap_or(usize::MAX);
+        let queries = request.queries;
+
+        // Each query validated on its own; identical ones become one job.
+        let mut answers: Vec<Option<Result<Vec<u8>, PluginError>>> =
+            (0..queries.len()).map(|_| None).collect();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut by_key: HashMap<JobKey, usize> = HashMap::new();
+        for (i, q) in queries.iter().enumerate() {
+            if i >= max_queries {
+                answers[i] = Some(Err(PluginError::Refused(format!(
+                    "this request holds {} queries; at most {max_queries} are answered \
+                     (`max_queries_per_request`, [plugin.seed-ringstream-datasource] in \
+                     grafana.ini)",
+                    queries.len()
+                ))));
+                continue;
+            }
+            match prepare(q, ctx.as_ref()) {
+                Ok((key, spec, channel_id)) => match by_key.get(&key) {
+                    Some(&j) => jobs[j].asked_by.push((i, q.ref_id.clone())),
+                    None => {
+                        by_key.insert(key.clone(), jobs.len());
+                        let (path, from, to, max_rows) = key;
+                        jobs.push(Job {
+                            path,
+                            spec,
+                            channel_id,
+                            from,
+                            to,
+                            max_rows,
+                            asked_by: vec![(i, q.ref_id.clone())],
+                        });
+                    }
+                },
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+
+        // The jobs, a few at a time on blocking threads.
+        let remaining = Arc::new(AtomicUsize::new(limits.response_bytes()));
+        let per_request = usize::try_from(limits.query_concurrency / 2)
+            .unwrap_or(1)
+            .max(1);
+        let mut done = futures_util::stream::iter(jobs.into_iter().map(|job| {
+            let (hub, who, settings, remaining) = (
+                self.hub.clone(),
+                Arc::clone(&who),
+                Arc::clone(&settings),
+                Arc::clone(&remaining),
+            );
+            let asked_by = job.asked_by.clone();
+            async move {
+                let outcome = self
+                    .blocking(move || Ok(run_job(&hub, &who, &settings, &job, &remaining)))
+                    .await;
+                match outcome {
+                    Ok(results) => results,
+                    Err(e) => asked_by
+                        .iter()
+                        .map(|(i, _)| (*i, Err(same_error(&e))))
+                        .collect(),
                 }
-                (q.ref_id.clone(), response)
-            })
-            .collect();
+            }
+        }))
+        .buffer_unordered(per_request);
+        while let Some(results) = done.next().await {
+            for (i, result) in results {
+                answers[i] = Some(result);
+            }
+        }
+        drop(done);
+
+        // One response per refId; queries that share a refId share it (each frame
+        // carries that refId; errors are named by the query's position).
+        let mut responses: HashMap<String, pluginv2::DataResponse> = HashMap::new();
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for q in &queries {
+            *count.entry(q.ref_id.as_str()).or_default() += 1;
+        }
+        for (i, (q, answer)) in queries.iter().zip(answers).enumerate() {
+            let answer = answer.unwrap_or_else(|| Err(PluginError::Encode("not answered".into())));
+            let shared = count.get(q.ref_id.as_str()).copied().unwrap_or(1) > 1;
+            let entry =
+                responses
+                    .entry(q.ref_id.clone())
+                    .or_insert_with(|| pluginv2::DataResponse {
+                        status: 200,
+                        ..Default::default()
+                    });
+            match answer {
+                Ok(frame) => entry.frames.push(frame),
+                Err(e) => {
+                    tracing::info!(ref_id = %q.ref_id, error = %e, "query refused");
+                    let mut refused = error_response(&e);
+                    if shared {
+                        refused.error = format!(
+                            "query #{} of the request (refId {:?} is used by more than one \
+                             query): {}",
+                            i + 1,
+                            q.ref_id,
+                            refused.error
+                        );
+                    }
+                    if entry.error.is_empty() {
+                        entry.error = refused.error;
+                        entry.status = refused.status;
+                    } else {
+                        entry.error.push_str("; ");
+                        entry.error.push_str(&refused.error);
+                    }
+                }
+            }
+        }
         Ok(Response::new(pluginv2::QueryDataResponse { responses }))
     }
 }
@@ -300,13 +540,24 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         request: Request<pluginv2::SubscribeStreamRequest>,
     ) -> Result<Response<pluginv2::SubscribeStreamResponse>, Status> {
         let request = request.into_inner();
-        let ctx = request.plugin_context.as_ref();
-        let response = match ChannelPath::parse(&request.path)
-            .and_then(|(p, spec)| self.open(ctx, &p, &spec))
-        {
-            Ok(channel) => pluginv2::SubscribeStreamResponse {
+        let ctx = request.plugin_context;
+        let hub = self.hub.clone();
+        let answer = self
+            .blocking(move || {
+                let (path, spec) = ChannelPath::parse(&request.path)?;
+                let settings = settings_of(ctx.as_ref());
+                let who = requester(
+                    ctx.as_ref(),
+                    settings.as_ref().ok().and_then(|s| s.as_deref()),
+                );
+                let channel = Self::open(&hub, &who, &settings, &path, &spec)?;
+                Ok(channel.initial_data(&who.viewer()))
+            })
+            .await;
+        let response = match answer {
+            Ok(data) => pluginv2::SubscribeStreamResponse {
                 status: subscribe_stream_response::Status::Ok as i32,
-                data: channel.initial_data(&viewer(ctx)).into_bytes(),
+                data: data.into_bytes(),
             },
             Err(e) => {
                 tracing::info!(error = %e, "subscribe refused");
@@ -329,10 +580,21 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         let request = request.into_inner();
         let (path, spec) =
             ChannelPath::parse(&request.path).map_err(|e| Status::not_found(e.to_string()))?;
+        let ctx = request.plugin_context;
+        let hub = self.hub.clone();
+        let opened = path.clone();
         let channel = self
-            .open(request.plugin_context.as_ref(), &path, &spec)
+            .blocking(move || {
+                let settings = settings_of(ctx.as_ref());
+                let who = requester(
+                    ctx.as_ref(),
+                    settings.as_ref().ok().and_then(|s| s.as_deref()),
+                );
+                Self::open(&hub, &who, &settings, &opened, &spec)
+            })
+            .await
             .map_err(|e| match e {
-                PluginError::TooManyChannels { .. } => Status::resource_exhausted(e.to_string()),
+                PluginError::Budget(_) => Status::resource_exhausted(e.to_string()),
                 _ => Status::failed_precondition(e.to_string()),
             })?;
         tracing::debug!(%path, "RunStream started");

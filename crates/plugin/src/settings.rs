@@ -17,6 +17,8 @@
 //! | `tlsSkipVerify` | jsonData | accept any server certificate (tests only) |
 //! | `tlsAuthWithCACert` | jsonData | trust only the CA in `tlsCACert` instead of the system's |
 //! | `tlsCACert` | secureJsonData | PEM CA certificate(s) |
+//! | `memoryLimitMb` | jsonData | this data source's memory limit, MiB; only lowers its share of the process's budget |
+//! | `websocketMaxConnections` | jsonData | this data source's WebSocket connections at most; only lowers `max_websocket_connections` |
 //!
 //! Secrets live in [`Secret`], whose `Debug` prints `***`; no error, log line or health
 //! message built from settings contains a secret's value ([`Settings::redact`] scrubs text
@@ -44,6 +46,10 @@ pub mod limits {
     pub const MAX_CA_CERT_BYTES: usize = 256 * 1024;
     /// WebSocket headers: `httpHeaderName1` ..= `httpHeaderName16`.
     pub const MAX_HEADERS: usize = 16;
+    /// Largest `memoryLimitMb`.
+    pub const MAX_MEMORY_LIMIT_MB: u64 = 65_536;
+    /// Largest `websocketMaxConnections`.
+    pub const MAX_WEBSOCKET_CONNECTIONS: u64 = 10_000;
 }
 
 /// A settings field that is missing, malformed or out of range. The problem never quotes a
@@ -184,6 +190,26 @@ impl WebSocketSettings {
             Some((p, q)) => (p, Some(q)),
             None => (path, None),
         };
+        // The admin's parameters (a token, a tenant) are the admin's: a query may add its
+        // own, not repeat or override theirs.
+        if let (Some(base), Some(own)) = (self.base_query.as_deref(), path_query) {
+            let names = |q: &str| -> Vec<String> {
+                q.split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.split_once('=').map_or(p, |(k, _)| k).to_ascii_lowercase())
+                    .collect()
+            };
+            let admin = names(base);
+            if let Some(name) = names(own).into_iter().find(|n| admin.contains(n)) {
+                return Err(SettingsError::new(
+                    "path",
+                    format!(
+                        "the query parameter {name:?} is set by the data source's URL and \
+                         cannot be given again by a query"
+                    ),
+                ));
+            }
+        }
         let query: Vec<&str> = [self.base_query.as_deref(), path_query]
             .into_iter()
             .flatten()
@@ -236,6 +262,10 @@ pub struct Settings {
     pub websocket: Option<WebSocketSettings>,
     /// TLS options.
     pub tls: TlsSettings,
+    /// `memoryLimitMb` in bytes: the data source's own memory limit.
+    pub memory_limit_bytes: Option<u64>,
+    /// `websocketMaxConnections`.
+    pub websocket_max_connections: Option<u64>,
 }
 
 impl Settings {
@@ -385,6 +415,14 @@ impl Settings {
         } else {
             None
         };
+        let memory_limit_bytes = data
+            .integer("memoryLimitMb", 1, limits::MAX_MEMORY_LIMIT_MB)?
+            .map(|mb| mb << 20);
+        let websocket_max_connections = data.integer(
+            "websocketMaxConnections",
+            1,
+            limits::MAX_WEBSOCKET_CONNECTIONS,
+        )?;
         Ok(Settings {
             key,
             mqtt,
@@ -393,6 +431,8 @@ impl Settings {
                 skip_verify,
                 ca_cert,
             },
+            memory_limit_bytes,
+            websocket_max_connections,
         })
     }
 
@@ -463,6 +503,24 @@ impl Data<'_> {
         }
     }
 
+    /// An integer in `min..=max` (a number, or a string of digits as a form may send it);
+    /// `None` when absent, null or empty.
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, SettingsError> {
+        let bad = || SettingsError::new(key, format!("expected an integer in {min} ..= {max}"));
+        let n = match self.0.get(key) {
+            None | Some(Json::Null) => return Ok(None),
+            Some(Json::String(s)) if s.trim().is_empty() => return Ok(None),
+            Some(Json::String(s)) => s.trim().parse::<u64>().map_err(|_| bad())?,
+            Some(Json::Number(n)) => n.as_u64().ok_or_else(bad)?,
+            Some(_) => return Err(bad()),
+        };
+        if (min..=max).contains(&n) {
+            Ok(Some(n))
+        } else {
+            Err(bad())
+        }
+    }
+
     fn boolean(&self, key: &str) -> Result<bool, SettingsError> {
         match self.0.get(key) {
             None | Some(Json::Null) => Ok(false),
@@ -510,11 +568,22 @@ fn parse_url(
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    let port = match authority.port_u16() {
-        Some(0) => return Err(bad("port 0")),
-        Some(p) => p,
-        None if authority.as_str().ends_with(':') => return Err(bad("empty port")),
+    // The port as written: `Uri` parses any digits and reports a port it cannot hold as
+    // none, which would silently become the default port.
+    let written = authority
+        .as_str()
+        .rsplit_once(']')
+        .map_or(authority.as_str(), |(_, after)| after)
+        .rsplit_once(':')
+        .map(|(_, p)| p);
+    let port = match written {
         None => default_port,
+        Some("") => return Err(bad("empty port")),
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) => return Err(bad("port 0")),
+            Ok(p) => p,
+            Err(_) => return Err(bad("the port must be a number in 1 ..= 65535")),
+        },
     };
     Ok((
         Endpoint {

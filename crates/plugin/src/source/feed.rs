@@ -3,10 +3,16 @@
 //! TLS, and the registry that shares one connection between channels.
 //!
 //! A connection task (one per MQTT data source instance, one per WebSocket URL) reads the
-//! network and hands each channel's [`consume`] loop its [`Delivery`]s through a bounded
-//! queue of [`QUEUE`] entries. The connection waits when a queue is full, so a slow channel
-//! slows its connection (and, through TCP, the server) instead of losing messages or
-//! growing a buffer; the ring, not the queue, is where rows wait for Grafana.
+//! network and hands each channel's [`consume`] loop its [`Delivery`]s through a [`queue`]
+//! bounded both in entries ([`QUEUE`]) and in payload bytes (`channel_queue_kb`). The
+//! connection waits when a queue is full, so a slow channel slows its connection (and,
+//! through TCP, the server) instead of losing messages or growing a buffer; the ring, not
+//! the queue, is where rows wait for Grafana. A connection also reads at most
+//! `feed_messages_per_second` ([`RateLimit`]), so that one flooding publisher costs at most
+//! that much CPU.
+//!
+//! The consumer parses each batch of messages before it takes the channel's lock, and holds
+//! the lock only to add the new fields and push the rows.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -15,19 +21,18 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ringstream_frame::{Notice, RingFrame, Severity};
-use tokio::sync::mpsc;
+use ringstream_frame::{Notice, Severity};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 
-use super::payload::{FxBuild, RowBuilder, Stats, MAX_PAYLOAD_BYTES};
+use super::payload::{FxBuild, ParsedRow, RowBuilder, Stats, MAX_PAYLOAD_BYTES};
 use crate::hub::{lock, RowSink};
 use crate::settings::TlsSettings;
 use crate::PluginError;
 
-/// Deliveries a channel's queue holds before its connection waits. With payloads of at
-/// most [`MAX_PAYLOAD_BYTES`] (larger ones are replaced by a marker before queueing), a
-/// queue holds at most 64 MiB.
+/// Deliveries a channel's queue holds before its connection waits (payload bytes are
+/// bounded separately, see [`queue`]).
 pub(crate) const QUEUE: usize = 256;
 /// Deliveries turned into rows under one lock of the ring.
 const BATCH: usize = 256;
@@ -82,6 +87,109 @@ pub(crate) enum Delivery {
         /// When, epoch milliseconds.
         at_ms: i64,
     },
+    /// The server refused what this channel reads (a topic filter the broker rejected): the
+    /// channel ends with this reason.
+    Refused {
+        /// Why, without secrets.
+        reason: String,
+    },
+}
+
+impl Delivery {
+    /// The bytes it holds in a queue.
+    fn queued_bytes(&self) -> usize {
+        match self {
+            Delivery::Message(m) => m.payload.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
+/// A channel's queue: bounded in entries and in payload bytes; the sender waits for room.
+pub(crate) fn queue(bytes: usize) -> (QueueTx, QueueRx) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let bound = bytes.clamp(MAX_PAYLOAD_BYTES, u32::MAX as usize);
+    (
+        QueueTx {
+            tx,
+            room: Arc::new(Semaphore::new(bound)),
+            bound,
+        },
+        QueueRx { rx },
+    )
+}
+
+/// The connection's end of a channel's queue.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueTx {
+    tx: mpsc::Sender<(Delivery, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    bound: usize,
+}
+
+impl QueueTx {
+    fn cost(&self, d: &Delivery) -> u32 {
+        d.queued_bytes().min(self.bound) as u32
+    }
+
+    /// Queues `d`, waiting while the queue is full; `false` when the channel is gone.
+    pub(crate) async fn send(&self, d: Delivery) -> bool {
+        let Ok(permit) = Arc::clone(&self.room)
+            .acquire_many_owned(self.cost(&d))
+            .await
+        else {
+            return false;
+        };
+        self.tx.send((d, permit)).await.is_ok()
+    }
+
+    /// Queues `d` if there is room now; `false` otherwise.
+    pub(crate) fn try_send(&self, d: Delivery) -> bool {
+        let Ok(permit) = Arc::clone(&self.room).try_acquire_many_owned(self.cost(&d)) else {
+            return false;
+        };
+        self.tx.try_send((d, permit)).is_ok()
+    }
+}
+
+/// The channel's end of its queue.
+#[derive(Debug)]
+pub(crate) struct QueueRx {
+    rx: mpsc::Receiver<(Delivery, OwnedSemaphorePermit)>,
+}
+
+/// At most `per_second` messages a second, in bursts of up to a second's worth.
+#[derive(Debug)]
+pub(crate) struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    pub(crate) fn new(per_second: u64) -> Self {
+        let per_second = per_second.max(1) as f64;
+        Self {
+            per_second,
+            tokens: per_second,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one message's token, waiting when there is none.
+    pub(crate) async fn take(&mut self) {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second)
+            .min(self.per_second);
+        self.last = now;
+        if self.tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - self.tokens) / self.per_second);
+            tokio::time::sleep(wait).await;
+            self.tokens = 1.0;
+            self.last = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
 }
 
 /// Whether a connection is up, as its channels need to know when they join.
@@ -208,20 +316,20 @@ pub(crate) struct FeedLabel {
     pub(crate) take_retained: bool,
 }
 
-/// A channel's side of a feed: turns deliveries into rows of its ring and notices on its
-/// frame, until the connection goes away (an error: the hub recreates the channel).
+/// A channel's side of a feed: turns deliveries into rows and notices on its frame, until
+/// the connection goes away or refuses the channel (an error: the hub recreates the channel
+/// on next use).
 ///
-/// Retained messages (and the replay a channel gets when it joins a running connection)
-/// give a new channel the latest values. They are taken only within [`RETAINED_WINDOW`]
-/// after the channel subscribed or the connection came back, and not when the channel saw
-/// the same payload on that topic recently: a broker re-sends retained messages on every
-/// (re)subscription, also when another channel subscribes to an overlapping filter, and
-/// those copies would be duplicates or stale.
+/// Retained messages (and the latest values a channel gets when it joins a running
+/// connection) give a new channel the latest values. They are taken only within
+/// [`RETAINED_WINDOW`] after the channel subscribed or the connection came back, and not
+/// when the channel saw the same payload on that topic recently: a broker re-sends retained
+/// messages on every reconnect, and those copies would be duplicates or stale.
 ///
 /// # Errors
-/// When the connection's side of the queue is gone.
+/// When the connection's side of the queue is gone, or the server refused the channel.
 pub(crate) async fn consume(
-    mut rx: mpsc::Receiver<Delivery>,
+    mut rx: QueueRx,
     sink: RowSink,
     rows: RowBuilder,
     label: FeedLabel,
@@ -235,6 +343,7 @@ pub(crate) async fn consume(
         down_since: None,
         link_notice: None,
         stats_notice: None,
+        notices_sent: None,
         stats_shown: Stats::default(),
         stats_counted: Stats::default(),
         stats_due: None,
@@ -243,25 +352,25 @@ pub(crate) async fn consume(
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let due = state.stats_due;
-        tokio::select! {
-            n = rx.recv_many(&mut batch, BATCH) => {
-                if n == 0 {
-                    return Err(PluginError::Source(format!(
-                        "the {} connection ended", state.label.kind
-                    )));
-                }
-                let now = Instant::now();
-                sink.with_ring(|ring| {
-                    for delivery in batch.drain(..) {
-                        state.apply(ring, delivery, now);
-                    }
-                    state.refresh(ring, now);
-                });
+        let received = tokio::select! {
+            n = rx.rx.recv_many(&mut batch, BATCH) => Some(n),
+            () = sleep_until_opt(due) => None,
+        };
+        match received {
+            Some(0) => {
+                return Err(PluginError::Source(format!(
+                    "the {} connection ended",
+                    state.label.kind
+                )))
             }
-            () = sleep_until_opt(due) => {
-                sink.with_ring(|ring| state.refresh(ring, Instant::now()));
+            Some(_) => state.take(&sink, &batch)?,
+            None => {
+                if let Some(notices) = state.refresh(Instant::now()) {
+                    sink.batch(|b| b.set_notices(notices));
+                }
             }
         }
+        batch.clear(); // gives the queue its room back
     }
 }
 
@@ -282,6 +391,8 @@ struct Consumer {
     down_since: Option<i64>,
     link_notice: Option<Notice>,
     stats_notice: Option<Notice>,
+    /// The notices last handed to the channel.
+    notices_sent: Option<Vec<Notice>>,
     /// Stats as the notice shows them.
     stats_shown: Stats,
     /// Stats as the process metrics have counted them.
@@ -292,7 +403,66 @@ struct Consumer {
 }
 
 impl Consumer {
-    fn apply(&mut self, ring: &mut RingFrame, delivery: Delivery, now: Instant) {
+    /// Turns a batch of deliveries into rows and notices of the channel. The payloads are
+    /// parsed before the channel's lock is taken: readers of the channel wait only for the
+    /// stores.
+    ///
+    /// # Errors
+    /// When the server refused the channel.
+    fn take(
+        &mut self,
+        sink: &RowSink,
+        batch: &[(Delivery, OwnedSemaphorePermit)],
+    ) -> Result<(), PluginError> {
+        let now = Instant::now();
+        let mut parsed: Vec<ParsedRow<'_>> = Vec::with_capacity(batch.len());
+        for (delivery, _room) in batch {
+            if let Some(p) = self.apply(delivery, now)? {
+                parsed.push(p);
+            }
+        }
+        let fields = self.rows.take_new_fields();
+        let notices = self.refresh(now);
+        let held = self.rows.heap_bytes() as u64;
+        let unstored = sink.batch(|b| {
+            for field in fields {
+                if b.add_field(field).is_err() {
+                    break;
+                }
+            }
+            let width = b.fields().len();
+            let mut row = Vec::with_capacity(width);
+            let mut unstored = 0;
+            for p in &parsed {
+                p.cells(width, &mut row);
+                if b.push_row(&row).is_err() {
+                    unstored += 1;
+                }
+            }
+            if let Some(notices) = notices {
+                b.set_notices(notices);
+            }
+            b.set_held_bytes(held);
+            unstored
+        });
+        for _ in 0..unstored {
+            // Cannot happen (every cell was converted to its field's type); counted rather
+            // than propagated so that one message never ends a stream.
+            tracing::error!("payload row refused by the ring");
+            self.rows.count_unstored();
+        }
+        Ok(())
+    }
+
+    /// Takes one delivery: a message becomes a row (`Some`), link changes become notices.
+    ///
+    /// # Errors
+    /// [`Delivery::Refused`]: the channel ends.
+    fn apply<'p>(
+        &mut self,
+        delivery: &'p Delivery,
+        now: Instant,
+    ) -> Result<Option<ParsedRow<'p>>, PluginError> {
         match delivery {
             Delivery::Message(m) if m.oversized => self.rows.count_oversized(),
             Delivery::Message(m) => {
@@ -308,16 +478,17 @@ impl Consumer {
                             .is_some_and(|(hashes, _)| hashes.contains(&h))
                     });
                     if !self.label.take_retained || !fresh || seen {
-                        return;
+                        return Ok(None);
                     }
                 }
-                self.rows.ingest(ring, &m.topic, &m.payload, m.arrival_ms);
+                let parsed = self.rows.parse(&m.topic, &m.payload, m.arrival_ms);
                 if let Some(h) = hash {
                     self.remember(&m.topic, h);
                 }
+                return Ok(parsed);
             }
             Delivery::Down { at_ms, reason } => {
-                let since = *self.down_since.get_or_insert(at_ms);
+                let since = *self.down_since.get_or_insert(*at_ms);
                 self.link_notice = Some(Notice {
                     severity: Severity::Warning,
                     text: format!(
@@ -341,12 +512,14 @@ impl Consumer {
                             self.label.kind,
                             self.label.endpoint,
                             clock_time(since),
-                            clock_time(at_ms)
+                            clock_time(*at_ms)
                         ),
                     });
                 }
             }
+            Delivery::Refused { reason } => return Err(PluginError::Refused(reason.clone())),
         }
+        Ok(None)
     }
 
     fn remember(&mut self, topic: &Arc<str>, hash: u64) {
@@ -361,13 +534,13 @@ impl Consumer {
         }
     }
 
-    /// Counts into the process metrics and rewrites the frame's notices when they changed
-    /// (the stats one at most every [`STATS_NOTICE_EVERY`]).
-    fn refresh(&mut self, ring: &mut RingFrame, now: Instant) {
+    /// Counts into the process metrics; returns the frame's notices when they changed (the
+    /// stats one at most every [`STATS_NOTICE_EVERY`]).
+    fn refresh(&mut self, now: Instant) -> Option<Vec<Notice>> {
         let stats = self.rows.stats();
         let before = self.stats_counted;
         metrics::MESSAGES.fetch_add(stats.messages - before.messages, Ordering::Relaxed);
-        metrics::ROWS.fetch_add(stats.rows - before.rows, Ordering::Relaxed);
+        metrics::ROWS.fetch_add(stats.rows.saturating_sub(before.rows), Ordering::Relaxed);
         metrics::SKIPPED.fetch_add(stats.skipped() - before.skipped(), Ordering::Relaxed);
         self.stats_counted = stats;
 
@@ -390,9 +563,11 @@ impl Consumer {
             .chain(self.stats_notice.iter())
             .cloned()
             .collect();
-        if ring.meta().notices != want {
-            ring.meta_mut().notices = want;
+        if self.notices_sent.as_ref() == Some(&want) {
+            return None;
         }
+        self.notices_sent = Some(want.clone());
+        Some(want)
     }
 }
 
@@ -412,6 +587,14 @@ fn stats_notice(s: &Stats) -> Option<Notice> {
                 "{} larger than {} KiB",
                 s.oversized,
                 MAX_PAYLOAD_BYTES / 1024
+            ));
+        }
+        if s.too_complex > 0 {
+            why.push(format!(
+                "{} too complex (nested deeper than {} or more than {} values)",
+                s.too_complex,
+                super::payload::MAX_DEPTH,
+                super::payload::MAX_VALUES
             ));
         }
         if s.empty > 0 {
@@ -475,13 +658,13 @@ impl Message {
 
 /// Hands `delivery` to every queue in `to`, waiting while one is full; queues whose channel
 /// is gone are skipped (their subscription is being dropped).
-pub(crate) async fn deliver(to: &[mpsc::Sender<Delivery>], delivery: Delivery) {
+pub(crate) async fn deliver(to: &[QueueTx], delivery: Delivery) {
     if let [only] = to {
-        let _ = only.send(delivery).await;
+        only.send(delivery).await;
         return;
     }
     for tx in to {
-        let _ = tx.send(delivery.clone()).await;
+        tx.send(delivery.clone()).await;
     }
 }
 
@@ -587,7 +770,7 @@ pub(crate) trait Link {
     /// The link state.
     fn link_mut(&mut self) -> &mut LinkState;
     /// Every reading channel's queue.
-    fn queues(&self) -> Vec<mpsc::Sender<Delivery>>;
+    fn queues(&self) -> Vec<QueueTx>;
 }
 
 /// Marks the connection down. The first failure is logged and told to every channel (a gap

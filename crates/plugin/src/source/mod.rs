@@ -17,14 +17,14 @@ mod websocket;
 use std::future::Future;
 use std::time::Duration;
 
-use ringstream_frame::{Field, RingFrame};
+use ringstream_frame::Field;
 
 pub use feed::metrics;
 pub use mqtt::{topic_matches, MqttSource};
 pub use signal::SignalSource;
 pub use websocket::WebSocketSource;
 
-use crate::hub::RowSink;
+use crate::hub::{Batch, RowSink};
 use crate::settings::{InstanceKey, Settings};
 use crate::PluginError;
 
@@ -60,11 +60,14 @@ pub(crate) async fn check_websocket(
 ///
 /// Lifecycle, as the [`StreamHub`](crate::hub::StreamHub) drives it:
 /// 1. When a channel is first opened (by QueryData, SubscribeStream or RunStream), the hub
-///    creates the source, gives the ring its [`fields`](Source::fields), and, when the query
-///    asked for backfill, calls [`history`](Source::history) once, synchronously, so the very
-///    first QueryData already shows history.
+///    creates the source, gives the ring its [`fields`](Source::fields), charges the channel
+///    to the requester (its rows, and [`held_bytes`](Source::held_bytes) for what the source
+///    keeps beside them), and, when the query asked for backfill, calls
+///    [`history`](Source::history) once, synchronously, so the very first QueryData already
+///    shows history.
 /// 2. It then spawns [`run`](Source::run) on the tokio runtime. `run` pushes rows through the
-///    [`RowSink`] for as long as it likes; a stream that should never end (a signal) never
+///    [`RowSink`] for as long as it likes (each [`RowSink::batch`] holds the channel's lock:
+///    read and parse outside it); a stream that should never end (a signal) never
 ///    returns. Returning `Ok` ends the stream for good; returning `Err` is reported to the
 ///    RunStream callers, which makes Grafana restart them.
 /// 3. When no RunStream has used the channel for the hub's linger time, the hub drops the
@@ -102,14 +105,21 @@ pub trait Source: Send + 'static {
     /// The fields of every row, in order.
     fn fields(&self) -> Vec<Field>;
 
-    /// Fills `ring` with history ending at `now_ms`, before the stream goes live. The default
-    /// has none (a message bus has no past to replay).
+    /// Fills the channel with history ending at `now_ms`, before the stream goes live. The
+    /// default has none (a message bus has no past to replay).
     ///
     /// # Errors
     /// When a row does not fit the ring's schema (a bug in the source).
-    fn history(&mut self, ring: &mut RingFrame, now_ms: i64) -> Result<(), PluginError> {
-        let _ = (ring, now_ms);
+    fn history(&mut self, batch: &mut Batch<'_>, now_ms: i64) -> Result<(), PluginError> {
+        let _ = (batch, now_ms);
         Ok(())
+    }
+
+    /// The most bytes the source holds for its channel beside the rows (a message queue's
+    /// bound, say), charged when the channel is made. Holdings that vary are reported with
+    /// [`Batch::set_held_bytes`] instead. The default: none.
+    fn held_bytes(&self) -> u64 {
+        0
     }
 
     /// Produces live rows into `sink`; see the trait's lifecycle.

@@ -1,19 +1,32 @@
 //! The `mqtt` source: the messages of a topic filter on the data source's broker.
 //!
 //! One connection (MQTT 3.1.1, clean session, QoS 1 subscriptions) per data source
-//! instance and settings version, shared by all its channels. Each channel subscribes its
-//! topic filter; filters are reference-counted: the broker is asked to unsubscribe when the
-//! last channel of a filter goes. Every message is matched against the filters held and
-//! handed to each matching channel's queue, where [`feed::consume`] turns it into a row.
+//! instance and settings version, shared by all its channels. Each channel holds its topic
+//! filter; filters are reference-counted: the broker is asked to subscribe when the first
+//! channel of a filter comes and to unsubscribe when the last one goes. Every message is
+//! matched against the filters held and handed to each matching channel's queue, where
+//! [`feed::consume`] turns it into a row.
+//!
+//! **Latest values.** For every filter the connection keeps the latest message of each topic
+//! it matched (at most [`LATEST_TOPICS`] topics per filter and `mqtt_latest_values_kb` in
+//! all), retained or live. A channel that joins a filter another channel already holds gets
+//! those at once, as retained values: the broker is not asked again, so a new panel never
+//! makes the broker re-send every retained message to every channel of the filter.
+//!
+//! **Refused filters.** The query layer refuses filters that break MQTT's rules (and those a
+//! broker drops the connection for); the broker may still refuse one. A SUBACK failure fails
+//! that filter's channels only, with the broker's verdict, and the filter is remembered as
+//! refused for [`REFUSAL_TTL`] (at most [`MAX_REFUSED`] filters), so opening it again fails
+//! at once instead of asking the broker. A filter the broker has never accepted that was in
+//! flight when the connection dropped is subscribed on its own, after the others, on the next
+//! connection; if the connection drops again while it is in flight, it is refused the same
+//! way. So no filter can keep cutting the connection that every other channel of the data
+//! source shares.
 //!
 //! Reconnects: when the connection breaks (or cannot be made), channels get a notice and
 //! keep their RunStreams open; the connection is retried with [`feed::Backoff`]. On every
-//! CONNACK all filters are subscribed again, and the broker re-sends retained messages:
+//! CONNACK the filters are subscribed again, and the broker re-sends retained messages:
 //! the latest values, taken once (see [`feed::consume`]).
-//!
-//! A channel that subscribes to a filter another channel already holds re-sends the
-//! SUBSCRIBE, so that the broker gives it the retained messages too; the other channels
-//! drop those copies.
 //!
 //! Overlapping filters (`sensors/#` and `sensors/+/t` on one data source): MQTT 3.1.1 lets a
 //! broker send a message once per matching subscription, and a client cannot tell the
@@ -21,22 +34,25 @@
 //! per client, so every channel gets a message once; with a broker that sends several,
 //! channels whose filters overlap get each of those messages more than once.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringstream_frame::Field;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
-    StateError, SubscribeFilter, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Outgoing,
+    Packet, QoS, StateError, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::feed::{self, Backoff, Delivery, FeedLabel, LinkState, Message, Registry};
+use super::feed::{
+    self, Backoff, Delivery, FeedLabel, LinkState, Message, QueueTx, RateLimit, Registry,
+};
 use super::payload::RowBuilder;
 use super::Source;
 use crate::clock::Clock;
 use crate::hub::{lock, RowSink};
+use crate::limits::Limits;
 use crate::query::{SourceSpec, StreamSpec};
 use crate::settings::{InstanceKey, MqttSettings, Settings};
 use crate::PluginError;
@@ -50,6 +66,12 @@ pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(crate) const MAX_PACKET_BYTES: usize = 1024 * 1024;
 /// Requests (SUBSCRIBE, UNSUBSCRIBE) queued for the connection task.
 const REQUESTS: usize = 4096;
+/// Topics whose latest message a filter keeps for channels that join it later.
+pub(crate) const LATEST_TOPICS: usize = 256;
+/// How long a refused filter stays refused.
+pub(crate) const REFUSAL_TTL: Duration = Duration::from_secs(600);
+/// Refused filters remembered per connection; the oldest is forgotten beyond.
+pub(crate) const MAX_REFUSED: usize = 1024;
 
 /// A topic filter's messages as rows.
 #[derive(Debug)]
@@ -58,18 +80,21 @@ pub struct MqttSource {
     topic: String,
     rows: RowBuilder,
     label: FeedLabel,
+    queue_bytes: usize,
 }
 
 impl MqttSource {
     /// A source for `spec` on the instance's shared connection (made if none is open).
     ///
     /// # Errors
-    /// [`PluginError::NotConfigured`] when the data source has no MQTT URL.
+    /// [`PluginError::NotConfigured`] when the data source has no MQTT URL;
+    /// [`PluginError::Source`] when the broker refused this filter recently.
     pub(crate) fn new(
         connections: &Registry<InstanceKey, MqttConnection>,
         settings: &Arc<Settings>,
         spec: &StreamSpec,
         clock: Arc<dyn Clock>,
+        limits: &Limits,
     ) -> Result<Self, PluginError> {
         let SourceSpec::Mqtt { topic, feed } = &spec.source else {
             return Err(PluginError::BadPath("not an MQTT stream".into()));
@@ -79,8 +104,11 @@ impl MqttSource {
             setting: "mqttUrl",
         })?;
         let conn = connections.get_or_try_insert(&settings.key, || {
-            Ok::<_, PluginError>(MqttConnection::start(settings, clock))
+            Ok::<_, PluginError>(MqttConnection::start(settings, mqtt, clock, limits))
         })?;
+        if let Some(reason) = conn.refusal(topic) {
+            return Err(PluginError::Refused(reason));
+        }
         let per_topic = topic.split('/').any(|level| level == "+" || level == "#");
         Ok(Self {
             conn,
@@ -91,6 +119,7 @@ impl MqttSource {
                 endpoint: mqtt.endpoint.to_string(),
                 take_retained: spec.backfill,
             },
+            queue_bytes: limits.channel_queue_bytes(),
         })
     }
 }
@@ -100,8 +129,12 @@ impl Source for MqttSource {
         RowBuilder::initial_fields()
     }
 
+    fn held_bytes(&self) -> u64 {
+        self.queue_bytes as u64
+    }
+
     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
-        let (tx, rx) = mpsc::channel(feed::QUEUE);
+        let (tx, rx) = feed::queue(self.queue_bytes);
         let _subscription = self.conn.subscribe(&self.topic, tx);
         feed::consume(rx, sink, self.rows, self.label).await
     }
@@ -121,29 +154,150 @@ impl Drop for MqttConnection {
     }
 }
 
-/// The filters held and the queues of their channels.
+/// The filters held, the queues of their channels, and what the broker said of them.
 #[derive(Debug)]
 struct Router {
-    filters: std::collections::HashMap<String, Vec<(u64, mpsc::Sender<Delivery>)>>,
+    filters: HashMap<String, Filter>,
     next_id: u64,
     link: LinkState,
+    /// SUBSCRIBE requests handed to the client, oldest first, until the event loop says
+    /// which packet id each got (it sends them in order).
+    queued: VecDeque<Vec<String>>,
+    /// Packet id → the filters of that SUBSCRIBE, until its SUBACK.
+    in_flight: HashMap<u16, Vec<String>>,
+    /// Filters never accepted that were in flight when a connection dropped, to subscribe
+    /// one at a time; and the one in flight now.
+    probation: VecDeque<String>,
+    probing: Option<String>,
+    /// Refused filters: when and why.
+    refused: HashMap<String, (Instant, String)>,
+    /// Bytes of latest values kept, and the most allowed.
+    latest_bytes: usize,
+    latest_limit: usize,
+}
+
+/// One filter's channels and state.
+#[derive(Debug, Default)]
+struct Filter {
+    subs: Vec<(u64, QueueTx)>,
+    /// Whether the broker accepted it on some connection.
+    accepted: bool,
+    /// Connections that dropped while it was in flight and never accepted.
+    drops: u8,
+    /// topic → its latest message.
+    latest: HashMap<Arc<str>, Message>,
+}
+
+impl Router {
+    /// Asks the broker for `filters` (one SUBSCRIBE), remembering the request's place.
+    fn request(&mut self, client: &AsyncClient, filters: Vec<String>) {
+        if filters.is_empty() {
+            return;
+        }
+        let subscribe: Vec<SubscribeFilter> = filters
+            .iter()
+            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
+            .collect();
+        match client.try_subscribe_many(subscribe) {
+            Ok(()) => self.queued.push_back(filters),
+            Err(e) => tracing::warn!(error = %e, "MQTT subscribe could not be queued"),
+        }
+    }
+
+    /// Refuses `filter`: its channels end with `reason`, and it is remembered.
+    fn refuse(&mut self, filter: &str, reason: String) {
+        tracing::warn!(%filter, %reason, "MQTT filter refused");
+        if let Some(f) = self.filters.remove(filter) {
+            self.latest_bytes -= f.latest.values().map(|m| m.payload.len()).sum::<usize>();
+            for (_, tx) in f.subs {
+                tx.try_send(Delivery::Refused {
+                    reason: reason.clone(),
+                });
+            }
+        }
+        self.probation.retain(|f| f != filter);
+        if self.refused.len() >= MAX_REFUSED {
+            if let Some(oldest) = self
+                .refused
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+            {
+                self.refused.remove(&oldest);
+            }
+        }
+        self.refused
+            .insert(filter.to_owned(), (Instant::now(), reason));
+    }
+
+    /// Sends the next filter on probation, if none is in flight.
+    fn probe_next(&mut self, client: &AsyncClient) {
+        if self.probing.is_some() {
+            return;
+        }
+        while let Some(f) = self.probation.pop_front() {
+            if self.filters.contains_key(&f) {
+                self.request(client, vec![f.clone()]);
+                self.probing = Some(f);
+                return;
+            }
+        }
+    }
+
+    /// Keeps `message` as the latest of its topic for every filter in `matched`.
+    fn keep_latest(&mut self, matched: &[String], message: &Message) {
+        for name in matched {
+            let Some(filter) = self.filters.get_mut(name) else {
+                continue;
+            };
+            let old = if message.payload.is_empty() {
+                filter.latest.remove(&message.topic) // a deleted retained message
+            } else if filter.latest.contains_key(&message.topic)
+                || filter.latest.len() < LATEST_TOPICS
+            {
+                let size = message.payload.len();
+                let old_size = filter
+                    .latest
+                    .get(&message.topic)
+                    .map_or(0, |m| m.payload.len());
+                if self.latest_bytes - old_size + size > self.latest_limit {
+                    continue;
+                }
+                self.latest_bytes += size;
+                filter
+                    .latest
+                    .insert(Arc::clone(&message.topic), message.clone())
+            } else {
+                None
+            };
+            if let Some(old) = old {
+                self.latest_bytes -= old.payload.len();
+            }
+        }
+    }
 }
 
 impl MqttConnection {
     /// Starts the connection task.
-    fn start(settings: &Arc<Settings>, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let mqtt = settings.mqtt.as_ref();
-        let client_id = mqtt
-            .and_then(|m| m.client_id.clone())
-            .unwrap_or_else(generated_client_id);
-        let (client, eventloop) = match mqtt {
-            Some(m) => AsyncClient::new(options(m, client_id), REQUESTS),
-            None => AsyncClient::new(MqttOptions::new(client_id, "localhost", 1883), REQUESTS),
-        };
+    fn start(
+        settings: &Arc<Settings>,
+        mqtt: &MqttSettings,
+        clock: Arc<dyn Clock>,
+        limits: &Limits,
+    ) -> Arc<Self> {
+        let client_id = mqtt.client_id.clone().unwrap_or_else(generated_client_id);
+        let (client, eventloop) = AsyncClient::new(options(mqtt, client_id), REQUESTS);
         let router = Arc::new(Mutex::new(Router {
-            filters: std::collections::HashMap::new(),
+            filters: HashMap::new(),
             next_id: 0,
             link: LinkState::Connecting,
+            queued: VecDeque::new(),
+            in_flight: HashMap::new(),
+            probation: VecDeque::new(),
+            probing: None,
+            refused: HashMap::new(),
+            latest_bytes: 0,
+            latest_limit: usize::try_from(limits.mqtt_latest_values_kb << 10).unwrap_or(0),
         }));
         let task = tokio::spawn(drive(
             eventloop,
@@ -151,6 +305,7 @@ impl MqttConnection {
             Arc::clone(&router),
             Arc::clone(settings),
             clock,
+            RateLimit::new(limits.feed_messages_per_second),
         ));
         Arc::new(Self {
             client,
@@ -159,35 +314,56 @@ impl MqttConnection {
         })
     }
 
-    /// Subscribes `filter` for one channel; the returned guard unsubscribes.
-    fn subscribe(self: &Arc<Self>, filter: &str, tx: mpsc::Sender<Delivery>) -> Subscription {
+    /// Why `filter` is refused on this connection, if it is (refusals expire).
+    fn refusal(&self, filter: &str) -> Option<String> {
+        let mut router = lock(&self.router);
+        let (at, reason) = router.refused.get(filter)?;
+        if at.elapsed() < REFUSAL_TTL {
+            return Some(reason.clone());
+        }
+        router.refused.remove(filter);
+        None
+    }
+
+    /// Holds `filter` for one channel; the returned guard lets go of it.
+    fn subscribe(self: &Arc<Self>, filter: &str, tx: QueueTx) -> Subscription {
         let mut router = lock(&self.router);
         let id = router.next_id;
         router.next_id += 1;
+        let subscription = Subscription {
+            conn: Arc::clone(self),
+            filter: filter.to_owned(),
+            id,
+        };
+        if let Some((_, reason)) = router.refused.get(filter) {
+            tx.try_send(Delivery::Refused {
+                reason: reason.clone(),
+            });
+            return subscription;
+        }
         if let LinkState::Down { at_ms, reason } = &router.link {
-            let _ = tx.try_send(Delivery::Down {
+            tx.try_send(Delivery::Down {
                 at_ms: *at_ms,
                 reason: reason.clone(),
             });
         }
-        router
-            .filters
-            .entry(filter.to_owned())
-            .or_default()
-            .push((id, tx));
-        // When not connected, the next CONNACK subscribes every filter held. When connected,
-        // this also renews a filter another channel holds, so the broker re-sends its
-        // retained messages for the new channel.
-        if router.link == LinkState::Up {
-            if let Err(e) = self.client.try_subscribe(filter, QoS::AtLeastOnce) {
-                tracing::warn!(error = %e, "MQTT subscribe could not be queued");
-            }
+        let up = router.link == LinkState::Up;
+        let entry = router.filters.entry(filter.to_owned());
+        let new = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
+        let held = entry.or_default();
+        // A filter already held: its latest values come from here, not from the broker.
+        for message in held.latest.values() {
+            tx.try_send(Delivery::Message(Message {
+                retained: true,
+                ..message.clone()
+            }));
         }
-        Subscription {
-            conn: Arc::clone(self),
-            filter: filter.to_owned(),
-            id,
+        held.subs.push((id, tx));
+        // When not connected, the next CONNACK subscribes every filter held.
+        if new && up {
+            router.request(&self.client, vec![filter.to_owned()]);
         }
+        subscription
     }
 }
 
@@ -202,12 +378,14 @@ struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut router = lock(&self.conn.router);
-        let Some(subs) = router.filters.get_mut(&self.filter) else {
+        let Some(held) = router.filters.get_mut(&self.filter) else {
             return;
         };
-        subs.retain(|(id, _)| *id != self.id);
-        if subs.is_empty() {
-            router.filters.remove(&self.filter);
+        held.subs.retain(|(id, _)| *id != self.id);
+        if held.subs.is_empty() {
+            if let Some(f) = router.filters.remove(&self.filter) {
+                router.latest_bytes -= f.latest.values().map(|m| m.payload.len()).sum::<usize>();
+            }
             if router.link == LinkState::Up {
                 // A lost UNSUBSCRIBE only costs traffic: messages of filters nobody holds
                 // are dropped, and the next reconnect forgets the filter.
@@ -224,6 +402,7 @@ async fn drive(
     router: Arc<Mutex<Router>>,
     settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
+    mut rate: RateLimit,
 ) {
     let endpoint = settings
         .mqtt
@@ -236,37 +415,89 @@ async fn drive(
     }
     let mut backoff = Backoff::default();
     let mut up_since: Option<Instant> = None;
-    let mut matching: Vec<mpsc::Sender<Delivery>> = Vec::new();
+    let mut matching: Vec<QueueTx> = Vec::new();
+    let mut matched: Vec<String> = Vec::new();
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
+                rate.take().await;
                 let topic: Arc<str> = Arc::from(publish.topic.as_str());
+                let message = Message::new(topic, publish.payload, publish.retain, clock.now_ms());
                 matching.clear();
+                matched.clear();
                 {
-                    let router = lock(&router);
-                    for (filter, subs) in &router.filters {
-                        if topic_matches(filter, &topic) {
-                            matching.extend(subs.iter().map(|(_, tx)| tx.clone()));
+                    let mut router = lock(&router);
+                    for (name, filter) in &router.filters {
+                        if topic_matches(name, &message.topic) {
+                            matched.push(name.clone());
+                            matching.extend(filter.subs.iter().map(|(_, tx)| tx.clone()));
                         }
+                    }
+                    if !message.oversized {
+                        router.keep_latest(&matched, &message);
                     }
                 }
                 if matching.is_empty() {
                     continue;
                 }
-                let message = Message::new(topic, publish.payload, publish.retain, clock.now_ms());
                 feed::deliver(&matching, Delivery::Message(message)).await;
+            }
+            Ok(Event::Outgoing(Outgoing::Subscribe(pkid))) => {
+                let mut router = lock(&router);
+                if let Some(filters) = router.queued.pop_front() {
+                    router.in_flight.insert(pkid, filters);
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let mut router = lock(&router);
+                let filters = router.in_flight.remove(&ack.pkid).unwrap_or_default();
+                for (name, code) in filters.iter().zip(&ack.return_codes) {
+                    if router.probing.as_deref() == Some(name.as_str()) {
+                        router.probing = None;
+                    }
+                    match code {
+                        SubscribeReasonCode::Success(_) => {
+                            if let Some(f) = router.filters.get_mut(name) {
+                                f.accepted = true;
+                                f.drops = 0;
+                            }
+                        }
+                        SubscribeReasonCode::Failure => router.refuse(
+                            name,
+                            format!(
+                                "the broker refused the subscription to {name:?} (SUBACK \
+                                 failure: the broker's ACL does not allow it, or it is not a \
+                                 filter the broker accepts)"
+                            ),
+                        ),
+                    }
+                }
+                router.probe_next(&client);
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 up_since = Some(Instant::now());
-                let filters: Vec<SubscribeFilter> = lock(&router)
-                    .filters
-                    .keys()
-                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
-                    .collect();
-                if !filters.is_empty() {
-                    if let Err(e) = client.try_subscribe_many(filters) {
-                        tracing::warn!(error = %e, "MQTT resubscribe could not be queued");
+                {
+                    let mut router = lock(&router);
+                    router.in_flight.clear();
+                    router.probing = None;
+                    // Known-good and never-tried filters in one SUBSCRIBE; suspects after
+                    // it, one at a time.
+                    let mut now = Vec::new();
+                    let mut later = Vec::new();
+                    for (name, f) in &router.filters {
+                        if f.accepted || f.drops == 0 {
+                            now.push(name.clone());
+                        } else {
+                            later.push(name.clone());
+                        }
                     }
+                    for f in later {
+                        if !router.probation.contains(&f) {
+                            router.probation.push_back(f);
+                        }
+                    }
+                    router.request(&client, now);
+                    router.probe_next(&client);
                 }
                 feed::report_up(&router, "MQTT", &endpoint, clock.now_ms()).await;
             }
@@ -278,10 +509,42 @@ async fn drive(
                 {
                     backoff.reset();
                 }
+                note_drop(&router);
                 let reason = settings.redact(&describe(&e));
                 feed::report_down(&router, "MQTT", &endpoint, clock.now_ms(), reason).await;
                 tokio::time::sleep(backoff.next_delay()).await;
             }
+        }
+    }
+}
+
+/// A connection dropped: filters never accepted that were in flight are suspects; a
+/// second time, they are refused.
+fn note_drop(router: &Mutex<Router>) {
+    let mut router = lock(router);
+    let suspects: Vec<String> = router
+        .in_flight
+        .drain()
+        .flat_map(|(_, filters)| filters)
+        .collect();
+    router.probing = None;
+    for name in suspects {
+        let Some(f) = router.filters.get_mut(&name) else {
+            continue;
+        };
+        if f.accepted {
+            continue;
+        }
+        f.drops = f.drops.saturating_add(1);
+        if f.drops >= 2 {
+            router.refuse(
+                &name,
+                format!(
+                    "the broker closed the connection right after each subscription to \
+                     {name:?}; it is not subscribed again (the data source's other streams \
+                     share that connection)"
+                ),
+            );
         }
     }
 }
@@ -291,10 +554,10 @@ impl feed::Link for Router {
         &mut self.link
     }
 
-    fn queues(&self) -> Vec<mpsc::Sender<Delivery>> {
+    fn queues(&self) -> Vec<QueueTx> {
         self.filters
             .values()
-            .flat_map(|subs| subs.iter().map(|(_, tx)| tx.clone()))
+            .flat_map(|f| f.subs.iter().map(|(_, tx)| tx.clone()))
             .collect()
     }
 }

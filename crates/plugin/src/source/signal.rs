@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use ringstream_frame::{Field, FieldConfig, FieldType, RingFrame, Value};
+use ringstream_frame::{Field, FieldConfig, FieldType, Value};
 
 use super::Source;
-use crate::hub::RowSink;
+use crate::hub::{Batch, RowSink};
 use crate::query::{Signal, SignalKind, StreamSpec};
 use crate::PluginError;
 
@@ -116,12 +116,12 @@ impl Source for SignalSource {
         ]
     }
 
-    fn history(&mut self, ring: &mut RingFrame, now_ms: i64) -> Result<(), PluginError> {
+    fn history(&mut self, batch: &mut Batch<'_>, now_ms: i64) -> Result<(), PluginError> {
         let last = self.grid(now_ms);
-        let rows = ring.capacity() as i64;
+        let rows = batch.capacity() as i64;
         for k in (0..rows).rev() {
             if let Some(row) = self.row_at(last - k * self.tick_ms) {
-                ring.push_row(&row)?;
+                batch.push_row(&row)?;
             }
         }
         Ok(())
@@ -139,8 +139,8 @@ impl Source for SignalSource {
             // in the next slot, the following on-time tick in that same slot again, and the
             // series would have a hole. The catch-up is bounded by the ring's capacity (older
             // rows would be dropped at once).
-            sink.with_ring(|ring| {
-                let span = (ring.capacity() as i64 - 1).saturating_mul(self.tick_ms);
+            sink.batch(|batch| {
+                let span = (batch.capacity() as i64 - 1).saturating_mul(self.tick_ms);
                 let mut t = match self.last_ms {
                     Some(last) => last
                         .saturating_add(self.tick_ms)
@@ -149,7 +149,7 @@ impl Source for SignalSource {
                 };
                 while t <= now {
                     if let Some(row) = self.row_at(t) {
-                        ring.push_row(&row)?;
+                        batch.push_row(&row)?;
                     }
                     let Some(next) = t.checked_add(self.tick_ms) else {
                         break;
@@ -259,11 +259,11 @@ mod tests {
             step: 1.0,
         });
         let mut src = SignalSource::new(&s, 0);
-        let mut ring = RingFrame::new(s.capacity);
+        let mut ring = ringstream_frame::RingFrame::new(s.capacity);
         for f in src.fields() {
             ring.add_field(f).unwrap();
         }
-        src.history(&mut ring, 10_050).unwrap();
+        src.history(&mut Batch::new(&mut ring), 10_050).unwrap();
         assert_eq!(ring.len(), 10);
         assert_eq!(ring.get(9, 0), Some(Value::Time(10_000 * 1_000_000)));
         assert_eq!(ring.get(0, 0), Some(Value::Time(9_100 * 1_000_000)));

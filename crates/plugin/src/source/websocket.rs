@@ -11,6 +11,11 @@
 //! A channel that joins a running connection gets the last message at once (the feed's
 //! "retained" value). The handshake sends the configured headers (secret values, marked
 //! sensitive).
+//!
+//! Connections are counted in the budget: a data source has at most
+//! `websocketMaxConnections` (its settings; at most `max_websocket_connections`), and one
+//! viewer at most their share of those. A path that would need one more is refused with
+//! the budget's error. A connection reads at most `feed_messages_per_second`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +24,6 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ringstream_frame::Field;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -28,11 +32,15 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
-use super::feed::{self, Backoff, Delivery, FeedLabel, LinkState, Message, Registry};
+use super::feed::{
+    self, Backoff, Delivery, FeedLabel, LinkState, Message, QueueTx, RateLimit, Registry,
+};
 use super::payload::RowBuilder;
 use super::Source;
+use crate::budget::{Amounts, Budget, Charge, Requester};
 use crate::clock::Clock;
 use crate::hub::{lock, RowSink};
+use crate::limits::Limits;
 use crate::query::{SourceSpec, StreamSpec};
 use crate::settings::{InstanceKey, Settings, WebSocketSettings};
 use crate::PluginError;
@@ -51,18 +59,25 @@ pub struct WebSocketSource {
     feed: Arc<WsFeed>,
     rows: RowBuilder,
     label: FeedLabel,
+    queue_bytes: usize,
 }
 
 impl WebSocketSource {
     /// A source for `spec` on the shared connection for its path (made if none is open).
     ///
     /// # Errors
-    /// [`PluginError::NotConfigured`] when the data source has no WebSocket URL.
+    /// [`PluginError::NotConfigured`] when the data source has no WebSocket URL; the
+    /// budget's error when a new connection would be one too many for the data source or
+    /// the viewer; a settings error when the path does not make a URL on the configured
+    /// host (or repeats one of its query parameters).
     pub(crate) fn new(
         connections: &Registry<(InstanceKey, String), WsFeed>,
+        budget: &Budget,
+        who: &Requester,
         settings: &Arc<Settings>,
         spec: &StreamSpec,
         clock: Arc<dyn Clock>,
+        limits: &Limits,
     ) -> Result<Self, PluginError> {
         let SourceSpec::WebSocket { path, feed } = &spec.source else {
             return Err(PluginError::BadPath("not a WebSocket stream".into()));
@@ -77,11 +92,18 @@ impl WebSocketSource {
         let url = ws.url_for(path)?;
         let feed_conn =
             connections.get_or_try_insert(&(settings.key.clone(), path.clone()), || {
+                let one = Amounts {
+                    connections: 1,
+                    ..Amounts::default()
+                };
+                let charge = budget.charge(who, one)?;
                 Ok::<_, PluginError>(WsFeed::start(
                     settings,
                     url,
                     Arc::from(path.as_str()),
                     clock,
+                    RateLimit::new(limits.feed_messages_per_second),
+                    charge,
                 ))
             })?;
         Ok(Self {
@@ -92,6 +114,7 @@ impl WebSocketSource {
                 endpoint: ws.endpoint.to_string(),
                 take_retained: true,
             },
+            queue_bytes: limits.channel_queue_bytes(),
         })
     }
 }
@@ -101,8 +124,12 @@ impl Source for WebSocketSource {
         RowBuilder::initial_fields()
     }
 
+    fn held_bytes(&self) -> u64 {
+        self.queue_bytes as u64
+    }
+
     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
-        let (tx, rx) = mpsc::channel(feed::QUEUE);
+        let (tx, rx) = feed::queue(self.queue_bytes);
         let _subscription = self.feed.subscribe(tx);
         feed::consume(rx, sink, self.rows, self.label).await
     }
@@ -113,6 +140,8 @@ impl Source for WebSocketSource {
 pub(crate) struct WsFeed {
     subs: Arc<Mutex<Subscribers>>,
     task: tokio::task::AbortHandle,
+    /// The connection's place in the budget, released with it.
+    _charge: Charge,
 }
 
 impl Drop for WsFeed {
@@ -123,7 +152,7 @@ impl Drop for WsFeed {
 
 #[derive(Debug)]
 struct Subscribers {
-    list: Vec<(u64, mpsc::Sender<Delivery>)>,
+    list: Vec<(u64, QueueTx)>,
     next_id: u64,
     link: LinkState,
     /// The last message, for channels that join later.
@@ -136,6 +165,8 @@ impl WsFeed {
         url: String,
         topic: Arc<str>,
         clock: Arc<dyn Clock>,
+        rate: RateLimit,
+        charge: Charge,
     ) -> Arc<Self> {
         let subs = Arc::new(Mutex::new(Subscribers {
             list: Vec::new(),
@@ -149,25 +180,27 @@ impl WsFeed {
             Arc::clone(&subs),
             topic,
             clock,
+            rate,
         ));
         Arc::new(Self {
             subs,
             task: task.abort_handle(),
+            _charge: charge,
         })
     }
 
-    fn subscribe(self: &Arc<Self>, tx: mpsc::Sender<Delivery>) -> Subscription {
+    fn subscribe(self: &Arc<Self>, tx: QueueTx) -> Subscription {
         let mut subs = lock(&self.subs);
         let id = subs.next_id;
         subs.next_id += 1;
         if let LinkState::Down { at_ms, reason } = &subs.link {
-            let _ = tx.try_send(Delivery::Down {
+            tx.try_send(Delivery::Down {
                 at_ms: *at_ms,
                 reason: reason.clone(),
             });
         }
         if let Some(last) = &subs.last {
-            let _ = tx.try_send(Delivery::Message(Message {
+            tx.try_send(Delivery::Message(Message {
                 retained: true,
                 ..last.clone()
             }));
@@ -199,9 +232,10 @@ async fn drive(
     subs: Arc<Mutex<Subscribers>>,
     topic: Arc<str>,
     clock: Arc<dyn Clock>,
+    mut rate: RateLimit,
 ) {
     let Some(ws) = settings.websocket.as_ref() else {
-        return;
+        return; // WebSocketSource::new made no feed without these settings
     };
     let endpoint = ws.endpoint.to_string();
     let tls = if ws.endpoint.tls {
@@ -223,7 +257,7 @@ async fn drive(
                 Ok(Ok(stream)) => {
                     let up_at = Instant::now();
                     feed::report_up(&subs, "WebSocket", &endpoint, clock.now_ms()).await;
-                    let reason = read(stream, &subs, &topic, &*clock).await;
+                    let reason = read(stream, &subs, &topic, &*clock, &mut rate).await;
                     if up_at.elapsed() >= feed::BACKOFF_RESET_AFTER {
                         backoff.reset();
                     }
@@ -244,6 +278,7 @@ async fn read(
     subs: &Mutex<Subscribers>,
     topic: &Arc<str>,
     clock: &dyn Clock,
+    rate: &mut RateLimit,
 ) -> String {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await; // the first tick is immediate
@@ -263,6 +298,7 @@ async fn read(
             }
         };
         last_heard = Instant::now();
+        rate.take().await;
         let payload = match next {
             Some(Ok(WsMessage::Text(text))) => Bytes::from(text.into_bytes()),
             Some(Ok(WsMessage::Binary(data))) => Bytes::from(data),
@@ -297,7 +333,7 @@ impl feed::Link for Subscribers {
         &mut self.link
     }
 
-    fn queues(&self) -> Vec<mpsc::Sender<Delivery>> {
+    fn queues(&self) -> Vec<QueueTx> {
         self.list.iter().map(|(_, tx)| tx.clone()).collect()
     }
 }

@@ -6,21 +6,57 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use ringstream_plugin::budget::{Requester, Resource, Scope};
 use ringstream_plugin::channel::ChannelPath;
 use ringstream_plugin::clock::TokioClock;
-use ringstream_plugin::hub::{HubConfig, StreamHub};
+use ringstream_plugin::hub::{Channel, HubConfig, StreamHub};
+use ringstream_plugin::limits::Limits;
 use ringstream_plugin::query::StreamSpec;
 use ringstream_plugin::PluginError;
 use serde_json::Value as Json;
 
 const EPOCH_MS: i64 = 1_700_000_000_000;
 
-fn hub(linger_ms: u64, max_channels: usize) -> StreamHub {
+fn hub(linger_ms: u64, max_channels: u64) -> StreamHub {
+    hub_with(
+        linger_ms,
+        Limits {
+            max_channels,
+            ..Limits::default()
+        },
+    )
+}
+
+fn hub_with(linger_ms: u64, limits: Limits) -> StreamHub {
     StreamHub::new(HubConfig {
-        max_channels,
+        limits,
         linger: Duration::from_millis(linger_ms),
         clock: Arc::new(TokioClock::starting_at(EPOCH_MS)),
     })
+}
+
+/// Every share at 100 %: only the process's limits apply.
+fn unshared(limits: Limits) -> Limits {
+    Limits {
+        viewer_share_percent: 100,
+        org_share_percent: 100,
+        datasource_share_percent: 100,
+        ..limits
+    }
+}
+
+/// QueryData's rows for `viewer` over the whole time line, uncut.
+fn query(channel: &Channel, viewer: &str) -> ringstream_plugin::frame::RingFrame {
+    channel
+        .query_frame(
+            viewer,
+            i64::MIN / 2_000_000,
+            i64::MAX / 2_000_000,
+            None,
+            usize::MAX,
+        )
+        .unwrap()
+        .frame
 }
 
 fn counter(capacity: usize, backfill: bool) -> (ChannelPath, StreamSpec) {
@@ -56,11 +92,7 @@ async fn query_subscribe_and_run_deliver_every_row_once() {
     let hub = hub(10_000, 10);
     let (path, spec) = counter(50, true);
     let channel = hub.open(&path, &spec).unwrap();
-    let mut panel = frame_values(
-        &channel
-            .query_frame("1/ada", i64::MIN / 2_000_000, i64::MAX / 2_000_000)
-            .unwrap(),
-    );
+    let mut panel = frame_values(&query(&channel, "1/ada"));
     assert_eq!(panel.len(), 50, "backfilled history");
     assert_eq!(panel, (0..50).map(f64::from).collect::<Vec<_>>());
 
@@ -154,17 +186,29 @@ async fn a_running_stream_is_never_freed() {
 
 #[tokio::test(start_paused = true)]
 async fn the_number_of_channels_is_bounded() {
-    let hub = hub(10_000, 2);
+    let hub = hub_with(
+        10_000,
+        unshared(Limits {
+            max_channels: 2,
+            ..Limits::default()
+        }),
+    );
     for cap in [1, 2] {
         let (path, spec) = counter(cap, false);
         hub.open(&path, &spec).unwrap();
     }
     let (path, spec) = counter(3, false);
     let err = hub.open(&path, &spec).unwrap_err();
-    assert!(
-        matches!(err, PluginError::TooManyChannels { max: 2 }),
-        "{err}"
-    );
+    match &err {
+        PluginError::Budget(b) => {
+            assert_eq!(
+                (b.resource, b.scope, b.limit),
+                (Resource::Channels, Scope::Process, 2)
+            );
+            assert!(err.to_string().contains("max_channels"), "{err}");
+        }
+        other => panic!("{other}"),
+    }
     // An existing channel still opens at the limit.
     let (path, spec) = counter(1, false);
     assert!(hub.open(&path, &spec).is_ok());
@@ -186,15 +230,14 @@ async fn one_viewers_query_does_not_move_anothers_served_mark() {
     let (path, spec) = counter(1000, false);
     let channel = hub.open(&path, &spec).unwrap();
     let mut run = Box::pin(channel.run_stream());
-    let (from, to) = (i64::MIN / 2_000_000, i64::MAX / 2_000_000);
     for _ in 0..3 {
         run.next().await.unwrap().unwrap(); // publish some rows
     }
-    let mut ada = frame_values(&channel.query_frame("1/ada", from, to).unwrap());
+    let mut ada = frame_values(&query(&channel, "1/ada"));
     for _ in 0..3 {
         run.next().await.unwrap().unwrap(); // rows published between ada's query and subscribe
     }
-    let bob = frame_values(&channel.query_frame("1/bob", from, to).unwrap());
+    let bob = frame_values(&query(&channel, "1/bob"));
     assert!(bob.len() > ada.len(), "bob's query sees the newer rows");
     ada.extend(values(&channel.initial_data("1/ada")));
     assert_eq!(
@@ -217,9 +260,8 @@ async fn served_marks_are_bounded_and_the_oldest_viewer_is_forgotten() {
     let hub = hub(10_000, 10);
     let (path, spec) = counter(50, true);
     let channel = hub.open(&path, &spec).unwrap();
-    let (from, to) = (i64::MIN / 2_000_000, i64::MAX / 2_000_000);
     for v in 0..=MAX_SERVED_MARKS {
-        channel.query_frame(&format!("1/v{v}"), from, to).unwrap();
+        query(&channel, &format!("1/v{v}"));
     }
     // The newest viewers remember their query: nothing new since.
     let newest = format!("1/v{MAX_SERVED_MARKS}");
@@ -227,4 +269,140 @@ async fn served_marks_are_bounded_and_the_oldest_viewer_is_forgotten() {
     assert_eq!(values(&channel.initial_data("1/v1")), Vec::<f64>::new());
     // The first one was forgotten: it gets every published row, as a viewer with no query.
     assert_eq!(values(&channel.initial_data("1/v0")).len(), 50);
+}
+
+fn viewer(org: i64, login: &str) -> Requester {
+    Requester {
+        org_id: org,
+        login: login.into(),
+        datasource: Some("ds".into()),
+        ..Requester::system()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_viewer_cannot_take_every_channel() {
+    // 8 channels in all; a viewer may hold 25 % of them, an org 50 %.
+    let hub = hub(10_000, 8);
+    let mallory = viewer(1, "mallory");
+    for cap in 1..=2 {
+        let (path, spec) = counter(cap, false);
+        hub.open_in(&mallory, None, &path, &spec).unwrap();
+    }
+    let (path, spec) = counter(3, false);
+    let err = hub.open_in(&mallory, None, &path, &spec).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Budget(b) if b.scope == Scope::Viewer && b.resource == Resource::Channels),
+        "{err}"
+    );
+    assert!(err.to_string().contains("viewer_share_percent"), "{err}");
+    // Another org's viewer still gets new channels, and mallory still opens existing ones.
+    hub.open_in(&viewer(2, "ada"), None, &path, &spec).unwrap();
+    let (path, spec) = counter(1, false);
+    assert!(hub.open_in(&mallory, None, &path, &spec).is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_that_does_not_fit_keeps_fewer_rows_and_says_so() {
+    // 16 MiB in all: a viewer's 25 % is 4 MiB, about 230 000 rows of (time, value).
+    let limits = Limits {
+        max_memory_mb: 16,
+        ..Limits::default()
+    };
+    let hub = hub_with(10_000, limits);
+    let who = viewer(1, "ada");
+    let (path, spec) = counter(100_000, true);
+    let first = hub.open_in(&who, None, &path, &spec).unwrap();
+    assert_eq!(first.capacity(), 100_000, "the first fits whole");
+    let spec2 = StreamSpec {
+        seed: Some(1),
+        ..spec.clone()
+    };
+    let path2 = ChannelPath::of(&spec2);
+    let second = hub.open_in(&who, None, &path2, &spec2).unwrap();
+    assert_eq!(second.capacity(), 100_000);
+    let spec3 = StreamSpec {
+        seed: Some(2),
+        ..spec.clone()
+    };
+    let path3 = ChannelPath::of(&spec3);
+    let third = hub.open_in(&who, None, &path3, &spec3).unwrap();
+    let cut = third.capacity();
+    assert!((1_000..100_000).contains(&cut), "cut to what fits: {cut}");
+    let frame = query(&third, "1/ada");
+    assert_eq!(frame.len(), cut, "its history fills what it keeps");
+    let notice = &frame.meta().notices[0].text;
+    assert!(
+        notice.contains(&format!("newest {cut} rows instead of the 100000"))
+            && notice.contains("viewer_share_percent"),
+        "{notice}"
+    );
+    // Nothing left for a fourth.
+    let spec4 = StreamSpec {
+        seed: Some(3),
+        ..spec
+    };
+    let err = hub
+        .open_in(&who, None, &ChannelPath::of(&spec4), &spec4)
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Budget(b) if b.resource == Resource::Memory),
+        "{err}"
+    );
+    assert!(hub.budget().used().bytes <= 4 << 20);
+    drop((first, second, third));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_rows_keeps_the_newest_rows_with_a_notice() {
+    let hub = hub(10_000, 10);
+    let (path, spec) = counter(500, true);
+    let channel = hub.open(&path, &spec).unwrap();
+    let rows = channel
+        .query_frame(
+            "1/ada",
+            i64::MIN / 2_000_000,
+            i64::MAX / 2_000_000,
+            Some(100),
+            usize::MAX,
+        )
+        .unwrap();
+    assert_eq!(rows.in_range, 500);
+    assert_eq!(
+        frame_values(&rows.frame),
+        (400..500).map(f64::from).collect::<Vec<_>>()
+    );
+    let notice = &rows.frame.meta().notices[0].text;
+    assert!(notice.contains("newest 100 of the 500 rows"), "{notice}");
+    // Served up to the newest row all the same: the subscribe brings nothing twice.
+    assert!(values(&channel.initial_data("1/ada")).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_larger_than_the_response_limit_is_refused() {
+    let hub = hub(10_000, 10);
+    let (path, spec) = counter(10_000, true);
+    let channel = hub.open(&path, &spec).unwrap();
+    let err = channel
+        .query_frame(
+            "1/ada",
+            i64::MIN / 2_000_000,
+            i64::MAX / 2_000_000,
+            None,
+            50_000,
+        )
+        .unwrap_err();
+    assert!(matches!(err, PluginError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("max_response_mb"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_channels_give_their_budget_back() {
+    let hub = hub(1_000, 10);
+    let (path, spec) = counter(1_000, true);
+    drop(hub.open_in(&viewer(1, "ada"), None, &path, &spec).unwrap());
+    assert_eq!(hub.budget().used().channels, 1);
+    assert!(hub.budget().used().bytes >= 18_000);
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(hub.budget().used(), Default::default());
 }

@@ -188,6 +188,31 @@ fn mqtt_queries_need_a_valid_topic_filter() {
             "strings",
         ),
         (r#"{"source":"mqtt","topic":"a","timePath":""}"#, "", ""),
+        // What makes mosquitto drop the shared connection (MQTT 3.1.1 section 1.5.3).
+        (
+            r#"{"source":"mqtt","topic":"a/\uFFFF"}"#,
+            "topic",
+            "U+FFFF is a Unicode non-character",
+        ),
+        (
+            r#"{"source":"mqtt","topic":"a/\uFDD0/b"}"#,
+            "topic",
+            "U+FDD0",
+        ),
+        (
+            r#"{"source":"mqtt","topic":"\uD83F\uDFFE"}"#,
+            "topic",
+            "U+1FFFE",
+        ),
+        (r#"{"source":"mqtt","topic":"a\u0000"}"#, "topic", "control"),
+        // Shared subscriptions would steal another application's messages.
+        (
+            r#"{"source":"mqtt","topic":"$share/g/a"}"#,
+            "topic",
+            "shared",
+        ),
+        (r#"{"source":"mqtt","topic":"$QUEUE/a"}"#, "topic", "shared"),
+        (r#"{"source":"mqtt","topic":"$SYS/broker/uptime"}"#, "", ""),
     ] {
         match parse(query) {
             Ok(_) => assert!(field.is_empty(), "{query} was accepted"),
