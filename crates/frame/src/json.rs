@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{FieldConfig, FieldType, FrameMeta, Labels, RingFrame, Rows, Value};
+use crate::{FieldConfig, FieldType, FrameMeta, Labels, RingFrame, Row, Rows, Value};
 
 /// Which parts of the frame a message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,31 @@ pub fn write_rows(frame: &RingFrame, rows: Rows<'_>, with_schema: bool, out: &mu
     out.push('}');
 }
 
+/// At most how many bytes `row`'s cells take in a DataFrameJSON `data` object: numbers and
+/// times at their longest form (with room for `entities` and `nanos`), strings exactly as
+/// escaped. What a caller that must keep a message under a size sums before writing.
+pub fn row_bytes_bound(row: &Row<'_>) -> usize {
+    row.values()
+        .map(|cell| match cell {
+            Value::Null | Value::Boolean(_) => 6,
+            Value::Time(_) | Value::Number(_) => 32,
+            Value::String(s) => 3 + escaped_len(s),
+        })
+        .sum()
+}
+
+/// The length of `s` as a JSON string's contents (quotes excluded).
+fn escaped_len(s: &str) -> usize {
+    s.len()
+        + s.bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                0..=0x1f => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
 /// A RunStream's encoder: the first packet carries the schema, later ones only the new rows,
 /// and the schema again whenever it changed (a field added, labels, config, name or meta).
 #[derive(Debug, Clone, Default)]
@@ -136,9 +161,36 @@ impl StreamEncoder {
     /// Writes the next packet into `out` (cleared first) and returns what it holds, or
     /// returns `None` and leaves `out` empty when there is nothing new to send.
     pub fn next_packet(&mut self, frame: &RingFrame, out: &mut String) -> Option<Packet> {
+        self.next_packet_within(frame, usize::MAX, out)
+    }
+
+    /// [`next_packet`](Self::next_packet), holding only as many of the new rows (oldest
+    /// first, at least one) as keep the data under `max_bytes` by [`row_bytes_bound`]; the
+    /// rest come with the next packet ([`StreamEncoder::has_more`]).
+    pub fn next_packet_within(
+        &mut self,
+        frame: &RingFrame,
+        max_bytes: usize,
+        out: &mut String,
+    ) -> Option<Packet> {
         out.clear();
         let schema = self.schema_changed(frame);
-        let since = frame.rows_since(self.next_seq);
+        let all = frame.rows_since(self.next_seq);
+        let mut bytes = 0_usize;
+        let fitting = if max_bytes == usize::MAX {
+            all.rows().len()
+        } else {
+            all.rows()
+                .take_while(|row| {
+                    bytes = bytes.saturating_add(row_bytes_bound(row));
+                    bytes <= max_bytes
+                })
+                .count()
+                .max(1)
+        };
+        let first = self.next_seq.max(frame.first_seq());
+        let end = (first + fitting as u64).min(frame.next_seq());
+        let since = frame.rows_between(self.next_seq, end);
         let rows = since.rows().len();
         if rows == 0 && !schema {
             return None;
@@ -156,12 +208,17 @@ impl StreamEncoder {
             write_data(frame, since.rows(), out);
         }
         out.push('}');
-        self.next_seq = frame.next_seq();
+        self.next_seq = end.max(self.next_seq);
         Some(Packet {
             rows,
             schema,
             missed: since.missed(),
         })
+    }
+
+    /// Whether `frame` holds rows this encoder has not sent yet.
+    pub fn has_more(&self, frame: &RingFrame) -> bool {
+        self.next_seq < frame.next_seq()
     }
 
     /// Whether the schema differs from the one last sent; remembers the new one if so.

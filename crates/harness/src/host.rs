@@ -49,6 +49,11 @@ use crate::query_frame::QueryFrame;
 use crate::wire::{self, DataFrameJson};
 use crate::HarnessError;
 
+/// The largest message Grafana reads from a plugin: go-plugin dials with gRPC's
+/// `MaxCallRecvMsgSize(math.MaxInt32)` (hashicorp/go-plugin#117), so a plugin's answers are
+/// not cut at gRPC's default 4 MiB; the plugin must bound them itself.
+const GRAFANA_MAX_MESSAGE: usize = i32::MAX as usize;
+
 /// Log lines kept per plugin process (the newest).
 const MAX_LOG_LINES: usize = 2000;
 
@@ -80,6 +85,8 @@ impl Default for HostOptions {
 /// The data source instance as Grafana stores it: the settings every request carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataSourceSettings {
+    /// The org the data source belongs to (uids are unique only within one).
+    pub org_id: i64,
     /// The data source uid (the `<uid>` of `ds/<uid>/<path>` channels).
     pub uid: String,
     /// The data source name.
@@ -96,6 +103,7 @@ pub struct DataSourceSettings {
 impl Default for DataSourceSettings {
     fn default() -> Self {
         Self {
+            org_id: 1,
             uid: "ringstream-test".into(),
             name: "Ringstream".into(),
             json_data: Value::Object(serde_json::Map::new()),
@@ -504,6 +512,23 @@ impl PluginHost {
         &self.exe
     }
 
+    /// The plugin process's resident memory and its peak so far, in bytes (`VmRSS` and
+    /// `VmHWM` of `/proc/<pid>/status`); `None` where there is no such file (not Linux) or
+    /// the plugin is not running.
+    pub fn memory(&self) -> Option<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(key))?;
+            line[key.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some((kib("VmRSS:")? * 1024, kib("VmHWM:")? * 1024))
+    }
+
     /// The address the plugin serves on, while it runs.
     pub fn addr(&self) -> Option<&str> {
         self.process.as_ref().map(|p| p.addr.as_str())
@@ -588,15 +613,109 @@ impl PluginHost {
         plugin_context(&self.options.plugin_id, &self.settings, self.user.as_ref())
     }
 
+    /// A caller with this host's data source settings and user.
+    ///
+    /// # Errors
+    /// When the plugin is not running.
+    pub fn caller(&self) -> Result<Caller, HarnessError> {
+        self.caller_as(self.settings.clone(), self.user.clone())
+    }
+
+    /// A caller for another data source or user of the same Grafana: requests from other
+    /// orgs, users and data sources to the same plugin process, side by side.
+    ///
+    /// # Errors
+    /// When the plugin is not running.
+    pub fn caller_as(
+        &self,
+        settings: DataSourceSettings,
+        user: Option<User>,
+    ) -> Result<Caller, HarnessError> {
+        Ok(Caller {
+            channel: self.channel()?,
+            plugin_id: self.options.plugin_id.clone(),
+            call_timeout: self.options.call_timeout,
+            settings,
+            user,
+        })
+    }
+
+    /// CheckHealth ("Save & test"); see [`Caller::check_health`].
+    ///
+    /// # Errors
+    /// When the call fails.
+    pub async fn check_health(&self) -> Result<Health, HarnessError> {
+        self.caller()?.check_health().await
+    }
+
+    /// QueryData; see [`Caller::query_data`].
+    ///
+    /// # Errors
+    /// When the call fails.
+    pub async fn query_data(
+        &self,
+        queries: &[Query],
+    ) -> Result<HashMap<String, QueryResult>, HarnessError> {
+        self.caller()?.query_data(queries).await
+    }
+
+    /// SubscribeStream; see [`Caller::subscribe`].
+    ///
+    /// # Errors
+    /// When the call fails.
+    pub async fn subscribe(&self, path: &str) -> Result<StreamReply, HarnessError> {
+        self.caller()?.subscribe(path).await
+    }
+
+    /// RunStream; see [`Caller::run_stream`].
+    ///
+    /// # Errors
+    /// When the call is refused.
+    pub async fn run_stream(&self, path: &str) -> Result<RunStream, HarnessError> {
+        self.caller()?.run_stream(path).await
+    }
+
+    /// PublishStream; see [`Caller::publish`].
+    ///
+    /// # Errors
+    /// When the call fails.
+    pub async fn publish(&self, path: &str, data: &[u8]) -> Result<StreamReply, HarnessError> {
+        self.caller()?.publish(path, data).await
+    }
+}
+
+/// One Grafana identity calling a running plugin: the data source and user of every request
+/// it sends, every call under the host's timeout. Cheap to clone; many callers share one
+/// plugin process, as the orgs, users and data sources of one Grafana share one plugin.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    channel: Channel,
+    plugin_id: String,
+    call_timeout: Duration,
+    settings: DataSourceSettings,
+    user: Option<User>,
+}
+
+impl Caller {
+    /// The data source settings this caller's requests carry.
+    pub fn settings(&self) -> &DataSourceSettings {
+        &self.settings
+    }
+
+    /// The `PluginContext` this caller sends.
+    pub fn plugin_context(&self) -> pluginv2::PluginContext {
+        plugin_context(&self.plugin_id, &self.settings, self.user.as_ref())
+    }
+
     async fn timed<T>(
         &self,
         call: &'static str,
         fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, HarnessError> {
-        match tokio::time::timeout(self.options.call_timeout, fut).await {
+        match tokio::time::timeout(self.call_timeout, fut).await {
             Err(_) => Err(HarnessError::Timeout(format!(
                 "{call} took longer than {:?}",
-                self.options.call_timeout
+                self.call_timeout
             ))),
             Ok(Err(status)) => Err(HarnessError::rpc(call, &status)),
             Ok(Ok(response)) => Ok(response.into_inner()),
@@ -608,7 +727,8 @@ impl PluginHost {
     /// # Errors
     /// When the call fails.
     pub async fn check_health(&self) -> Result<Health, HarnessError> {
-        let mut client = DiagnosticsClient::new(self.channel()?);
+        let mut client = DiagnosticsClient::new(self.channel.clone())
+            .max_decoding_message_size(GRAFANA_MAX_MESSAGE);
         let request = pluginv2::CheckHealthRequest {
             plugin_context: Some(self.plugin_context()),
             headers: HashMap::new(),
@@ -636,13 +756,14 @@ impl PluginHost {
         &self,
         queries: &[Query],
     ) -> Result<HashMap<String, QueryResult>, HarnessError> {
-        let mut client = DataClient::new(self.channel()?);
+        let mut client =
+            DataClient::new(self.channel.clone()).max_decoding_message_size(GRAFANA_MAX_MESSAGE);
         let request = pluginv2::QueryDataRequest {
             plugin_context: Some(self.plugin_context()),
             headers: HashMap::new(),
             queries: queries
                 .iter()
-                .map(|q| q.to_proto(&self.options.plugin_id, &self.settings.uid))
+                .map(|q| q.to_proto(&self.plugin_id, &self.settings.uid))
                 .collect(),
         };
         let response = self.timed("QueryData", client.query_data(request)).await?;
@@ -670,7 +791,8 @@ impl PluginHost {
     /// # Errors
     /// When the call fails.
     pub async fn subscribe(&self, path: &str) -> Result<StreamReply, HarnessError> {
-        let mut client = StreamClient::new(self.channel()?);
+        let mut client =
+            StreamClient::new(self.channel.clone()).max_decoding_message_size(GRAFANA_MAX_MESSAGE);
         let request = pluginv2::SubscribeStreamRequest {
             plugin_context: Some(self.plugin_context()),
             path: path.into(),
@@ -690,7 +812,8 @@ impl PluginHost {
     /// # Errors
     /// When the call is refused (e.g. `NotFound` for a bad path).
     pub async fn run_stream(&self, path: &str) -> Result<RunStream, HarnessError> {
-        let mut client = StreamClient::new(self.channel()?);
+        let mut client =
+            StreamClient::new(self.channel.clone()).max_decoding_message_size(GRAFANA_MAX_MESSAGE);
         let request = pluginv2::RunStreamRequest {
             plugin_context: Some(self.plugin_context()),
             path: path.into(),
@@ -708,7 +831,8 @@ impl PluginHost {
     /// # Errors
     /// When the call fails.
     pub async fn publish(&self, path: &str, data: &[u8]) -> Result<StreamReply, HarnessError> {
-        let mut client = StreamClient::new(self.channel()?);
+        let mut client =
+            StreamClient::new(self.channel.clone()).max_decoding_message_size(GRAFANA_MAX_MESSAGE);
         let request = pluginv2::PublishStreamRequest {
             plugin_context: Some(self.plugin_context()),
             path: path.into(),
@@ -769,7 +893,7 @@ pub fn plugin_context(
     user: Option<&User>,
 ) -> pluginv2::PluginContext {
     pluginv2::PluginContext {
-        org_id: 1,
+        org_id: settings.org_id,
         plugin_id: plugin_id.to_owned(),
         user: user.map(|u| pluginv2::User {
             login: u.login.clone(),
@@ -838,7 +962,20 @@ impl LivePanel {
         query: &Query,
         options: LiveOptions,
     ) -> Result<Self, HarnessError> {
-        let mut results = host.query_data(std::slice::from_ref(query)).await?;
+        Self::open_as(&host.caller()?, query, options).await
+    }
+
+    /// [`LivePanel::open`] for another caller of the same plugin (another org, user or data
+    /// source).
+    ///
+    /// # Errors
+    /// As [`LivePanel::open`].
+    pub async fn open_as(
+        caller: &Caller,
+        query: &Query,
+        options: LiveOptions,
+    ) -> Result<Self, HarnessError> {
+        let mut results = caller.query_data(std::slice::from_ref(query)).await?;
         let result = results.remove(&query.ref_id).ok_or_else(|| {
             HarnessError::Protocol(format!("no answer for refId {:?}", query.ref_id))
         })?;
@@ -851,7 +988,7 @@ impl LivePanel {
         let frame = result.frames.first().ok_or_else(|| {
             HarnessError::Protocol(format!("query {:?} returned no frame", query.ref_id))
         })?;
-        Self::from_query_frame(host, frame, options).await
+        Self::from_query_frame_as(caller, frame, options).await
     }
 
     /// Opens the stream of a frame QueryData returned: a panel buffer with the frame pushed,
@@ -865,15 +1002,23 @@ impl LivePanel {
         frame: &QueryFrame,
         options: LiveOptions,
     ) -> Result<Self, HarnessError> {
+        Self::from_query_frame_as(&host.caller()?, frame, options).await
+    }
+
+    async fn from_query_frame_as(
+        caller: &Caller,
+        frame: &QueryFrame,
+        options: LiveOptions,
+    ) -> Result<Self, HarnessError> {
         let channel = frame.channel().ok_or_else(|| {
             HarnessError::Protocol(format!(
                 "the frame of query {:?} has no meta.channel: nothing to stream",
                 frame.ref_id
             ))
         })?;
-        let path = channel_path(channel, &host.settings().uid)?.to_owned();
+        let path = channel_path(channel, &caller.settings().uid)?.to_owned();
         let panel = Panel::with_query_frame(frame, options)?;
-        Self::subscribe_and_run(host, panel, path).await
+        Self::subscribe_and_run(caller, panel, path).await
     }
 
     /// A panel subscribing to `path` without having run a query (a second browser tab on the
@@ -886,15 +1031,15 @@ impl LivePanel {
         path: &str,
         options: LiveOptions,
     ) -> Result<Self, HarnessError> {
-        Self::subscribe_and_run(host, Panel::new(options), path.to_owned()).await
+        Self::subscribe_and_run(&host.caller()?, Panel::new(options), path.to_owned()).await
     }
 
     async fn subscribe_and_run(
-        host: &PluginHost,
+        caller: &Caller,
         mut panel: Panel,
         path: String,
     ) -> Result<Self, HarnessError> {
-        let reply = host.subscribe(&path).await?;
+        let reply = caller.subscribe(&path).await?;
         if reply.status != StreamStatus::Ok {
             return Err(HarnessError::Protocol(format!(
                 "subscribing to {path:?} was refused: {:?}",
@@ -902,7 +1047,7 @@ impl LivePanel {
             )));
         }
         panel.push_initial(&reply.data)?;
-        let stream = host.run_stream(&path).await?;
+        let stream = caller.run_stream(&path).await?;
         Ok(Self {
             panel,
             path,

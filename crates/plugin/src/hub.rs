@@ -48,6 +48,10 @@
 //!   rows from the cursor on, moving the cursor. A restarted RunStream continues at the
 //!   cursor: nothing is sent twice, nothing skipped.
 //!
+//! Packets and initial data stay under `max_packet_kb` (Grafana Live disconnects a browser
+//! whose queue passes 4 MiB): a backlog larger than that goes out as several packets, one
+//! right after the other, and initial data larger than that holds only its newest rows.
+//!
 //! QueryData and SubscribeStream copy their rows out under the channel's lock and encode them
 //! after releasing it, so a producer waits at most for a copy, never for an encoding.
 //!
@@ -407,6 +411,7 @@ impl StreamHub {
         Ok(Channel {
             path: path.clone(),
             tick: Duration::from_millis(spec.tick_ms),
+            max_packet: self.inner.config.limits.packet_bytes(),
             shared,
             state: Mutex::new(State {
                 cursor,
@@ -765,6 +770,8 @@ struct State {
 pub struct Channel {
     path: ChannelPath,
     tick: Duration,
+    /// The most bytes of one packet or initial data.
+    max_packet: usize,
     shared: Arc<Shared>,
     state: Mutex<State>,
     producer: tokio::task::AbortHandle,
@@ -894,7 +901,20 @@ impl Channel {
                 let mark = state.served.iter().find(|(v, _)| v == viewer);
                 (mark.map_or(0, |(_, seq)| *seq), state.cursor)
             };
-            let rows = ring.rows_between(from, to).rows();
+            // The newest rows that fit one message.
+            let mut bytes = 0_usize;
+            let fit = ring
+                .rows_between(from, to)
+                .rows()
+                .rev()
+                .take_while(|row| {
+                    bytes = bytes.saturating_add(json::row_bytes_bound(row));
+                    bytes <= self.max_packet
+                })
+                .count();
+            let rows = ring
+                .rows_between(to.saturating_sub(fit as u64).max(from), to)
+                .rows();
             copy_rows(ring, rows.clone(), rows.len(), usize::MAX)
         };
         let mut out = String::new();
@@ -985,9 +1005,12 @@ impl RunState {
             if let Some(last) = self.last_sent {
                 tokio::time::sleep_until(last + channel.tick).await;
             }
-            let packet = {
+            let (packet, more) = {
                 let state = lock(&channel.shared.ring);
-                self.encoder.next_packet(&state.ring, &mut self.buf)
+                let packet =
+                    self.encoder
+                        .next_packet_within(&state.ring, channel.max_packet, &mut self.buf);
+                (packet, self.encoder.has_more(&state.ring))
             };
             if let Some(packet) = packet {
                 if packet.missed > 0 {
@@ -996,7 +1019,8 @@ impl RunState {
                 let mut state = lock(&channel.state);
                 state.cursor = state.cursor.max(self.encoder.next_seq());
                 drop(state);
-                self.last_sent = Some(Instant::now());
+                // A backlog split by size goes out at once; pacing resumes after it.
+                self.last_sent = (!more).then(Instant::now);
                 return Some(Ok(self.buf.as_bytes().to_vec()));
             }
             self.seq.changed().await.ok()?;

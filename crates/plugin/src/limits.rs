@@ -142,6 +142,8 @@ limits! {
     feed_messages_per_second = 50000, 1 ..= 10000000, "messages/s";
     /// Bytes of messages queued for one channel before its connection waits.
     channel_queue_kb = 512, 256 ..= 65536, "KiB";
+    /// Size of one RunStream packet or initial data (Grafana Live's client queue is 4 MiB).
+    max_packet_kb = 1024, 64 ..= 65536, "KiB";
     /// Latest value per topic an MQTT connection keeps for channels that join later.
     mqtt_latest_values_kb = 1024, 0 ..= 65536, "KiB";
 }
@@ -187,6 +189,11 @@ impl Limits {
     /// The response size limit in bytes.
     pub fn response_bytes(&self) -> usize {
         usize::try_from(self.max_response_mb << 20).unwrap_or(usize::MAX)
+    }
+
+    /// The packet size limit in bytes.
+    pub fn packet_bytes(&self) -> usize {
+        usize::try_from(self.max_packet_kb << 10).unwrap_or(usize::MAX)
     }
 
     /// The queue bound of one channel in bytes.

@@ -553,29 +553,22 @@ fn parse_url(
     if url.contains('#') {
         return Err(bad("a URL fragment (#) is not allowed"));
     }
-    let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
-    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-    if authority.as_str().contains('@') {
+    // The port as written, checked before the URL parser sees it: `Uri` reports a port it
+    // cannot hold as none, which would silently become the default port.
+    let authority_text = url[scheme.len() + 3..]
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    if authority_text.contains('@') {
         return Err(SettingsError::new(
             field,
             "credentials in the URL are not allowed: use the user name, password or header fields",
         ));
     }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    // The port as written: `Uri` parses any digits and reports a port it cannot hold as
-    // none, which would silently become the default port.
-    let written = authority
-        .as_str()
+    let after_host = authority_text
         .rsplit_once(']')
-        .map_or(authority.as_str(), |(_, after)| after)
-        .rsplit_once(':')
-        .map(|(_, p)| p);
+        .map_or(authority_text, |(_, after)| after);
+    let written = after_host.rsplit_once(':').map(|(_, p)| p);
     let port = match written {
         None => default_port,
         Some("") => return Err(bad("empty port")),
@@ -585,6 +578,15 @@ fn parse_url(
             Err(_) => return Err(bad("the port must be a number in 1 ..= 65535")),
         },
     };
+    let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
     Ok((
         Endpoint {
             scheme,
@@ -683,6 +685,56 @@ mod tests {
         let e = parse(r#"{"websocketUrl":"ftp://x"}"#, &[]).unwrap_err();
         assert_eq!(e.field, "websocketUrl");
         assert!(e.problem.contains("ws:// or wss://"), "{e}");
+    }
+
+    #[test]
+    fn ports_are_what_was_written_or_an_error() {
+        for url in [
+            "mqtt://x:99999",
+            "mqtt://x:18x3",
+            "mqtt://[::1]:65536",
+            "mqtt://x:",
+        ] {
+            let e = parse(&format!(r#"{{"mqttUrl":"{url}"}}"#), &[]).unwrap_err();
+            assert_eq!(e.field, "mqttUrl", "{url}");
+            assert!(e.problem.contains("port"), "{url}: {e}");
+        }
+        let e = parse(r#"{"websocketUrl":"ws://h:70000/feed"}"#, &[]).unwrap_err();
+        assert!(e.problem.contains("1 ..= 65535"), "{e}");
+        let s = parse(r#"{"mqttUrl":"mqtt://[::1]:1884"}"#, &[]).unwrap();
+        assert_eq!(s.mqtt.unwrap().endpoint.port, 1884);
+    }
+
+    #[test]
+    fn the_data_source_may_lower_its_own_limits() {
+        let s = parse(r#"{"memoryLimitMb":32,"websocketMaxConnections":"4"}"#, &[]).unwrap();
+        assert_eq!(s.memory_limit_bytes, Some(32 << 20));
+        assert_eq!(s.websocket_max_connections, Some(4));
+        for json in [
+            r#"{"memoryLimitMb":0}"#,
+            r#"{"websocketMaxConnections":-1}"#,
+            r#"{"memoryLimitMb":"lots"}"#,
+        ] {
+            let e = parse(json, &[]).unwrap_err();
+            assert!(e.problem.contains("an integer in 1 ..="), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_query_cannot_repeat_the_base_urls_parameters() {
+        let s = parse(r#"{"websocketUrl":"ws://h/base?token=abc&Tenant=1"}"#, &[]).unwrap();
+        let ws = s.websocket.unwrap();
+        for path in ["/x?token=mine", "/x?tenant=2", "/x?a=1&TOKEN"] {
+            let e = ws.url_for(path).unwrap_err();
+            assert!(
+                e.problem.contains("set by the data source's URL"),
+                "{path}: {e}"
+            );
+        }
+        assert_eq!(
+            ws.url_for("/x?b=2").unwrap(),
+            "ws://h:80/base/x?token=abc&Tenant=1&b=2"
+        );
     }
 
     #[test]

@@ -227,3 +227,49 @@ proptest! {
         prop_assert_eq!(i128::from(ms) * 1_000_000 + i128::from(rem), i128::from(t));
     }
 }
+
+#[test]
+fn packets_within_a_size_split_a_backlog_and_lose_nothing() {
+    let mut frame = RingFrame::new(100)
+        .with_field(Field::new("time", FieldType::Time))
+        .and_then(|f| f.with_field(Field::new("s", FieldType::String)))
+        .unwrap();
+    let text = "\"quoted\"\n".repeat(100); // 1 000 bytes, 1 200 escaped
+    for i in 0..10_i64 {
+        frame
+            .push_row(&[Value::Time(i * 1_000_000), Value::String(&text)])
+            .unwrap();
+    }
+    let bound = ringstream_frame::json::row_bytes_bound(&frame.row(0).unwrap());
+    assert_eq!(bound, 32 + 3 + 1_200);
+    let mut enc = StreamEncoder::default();
+    let mut out = String::new();
+    let mut times = Vec::new();
+    while enc.has_more(&frame) {
+        let packet = enc.next_packet_within(&frame, 3 * bound, &mut out).unwrap();
+        assert!(packet.rows <= 3 && packet.rows >= 1, "{packet:?}");
+        assert!(out.len() < 3 * bound + 2_000, "{} bytes", out.len());
+        let json = parse(&out);
+        times.extend(
+            json["data"]["values"][0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_i64().unwrap()),
+        );
+    }
+    assert_eq!(
+        times,
+        (0..10).collect::<Vec<_>>(),
+        "every row once, in order"
+    );
+    // A row larger than the limit still goes, alone.
+    frame
+        .push_row(&[Value::Time(10_000_000), Value::String(&text)])
+        .unwrap();
+    assert_eq!(
+        enc.next_packet_within(&frame, 10, &mut out).unwrap().rows,
+        1
+    );
+    assert!(enc.next_packet_within(&frame, 10, &mut out).is_none());
+}

@@ -2,11 +2,13 @@
 
 mod conformance;
 mod e2e;
+mod hostile;
 mod inproc;
 mod mqtt_e2e;
 mod panel;
 mod plugin_exe;
 mod props;
 mod roundtrip;
+mod servers;
 mod snapshots;
 mod wire;

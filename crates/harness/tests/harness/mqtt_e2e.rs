@@ -1,10 +1,9 @@
 //! End-to-end for the MQTT source: the real `gpx_ringstream` executable ([`PluginHost`]),
 //! a real mosquitto on a free loopback port (never the system broker's 1883), messages
-//! published with Debian's `mosquitto_pub`, and what a panel shows ([`LivePanel`]).
+//! published with Debian's `mosquitto_pub` ([`crate::servers`]), and what a panel shows
+//! ([`LivePanel`]).
 //! `cargo xtask ci` installs mosquitto and its clients when they are missing.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringstream_harness::host::{DataSourceSettings, HealthStatus, LivePanel, PluginHost, Query};
@@ -12,94 +11,9 @@ use ringstream_harness::panel::buffer_options;
 use serde_json::json;
 
 use crate::plugin_exe::plugin_exe;
+use crate::servers::Mosquitto;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A mosquitto process on a free loopback port; killed on drop.
-struct Mosquitto {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("ringstream-e2e-mqtt-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(
-            dir.join("mosquitto.conf"),
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_type error\n"),
-        )
-        .expect("config");
-        let mut broker = Mosquitto {
-            port,
-            dir,
-            child: None,
-        };
-        broker.restart();
-        broker
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(self.dir.join("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("/usr/sbin/mosquitto (cargo xtask ci installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Publishes one message (QoS 1) with `mosquitto_pub`.
-    fn publish(&self, topic: &str, payload: &str, retain: bool) -> bool {
-        let mut cmd = Command::new("mosquitto_pub");
-        cmd.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-m",
-            payload,
-        ]);
-        if retain {
-            cmd.arg("-r");
-        }
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("mosquitto_pub (Debian's mosquitto-clients)")
-            .success()
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_messages_reach_the_panel_through_the_plugin_and_survive_a_broker_restart() {

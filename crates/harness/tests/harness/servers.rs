@@ -1,0 +1,338 @@
+//! Real servers for the end-to-end tests, each on a free loopback port of its own (never a
+//! system service's standard port): Debian's mosquitto, a fast MQTT publisher (rumqttc), and
+//! a WebSocket feed server (tokio-tungstenite) that counts its connections.
+//! `cargo xtask ci` installs mosquitto and its clients when they are missing.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A port nothing listens on right now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A mosquitto process on a free loopback port; killed on drop.
+pub(crate) struct Mosquitto {
+    pub(crate) port: u16,
+    dir: PathBuf,
+    /// More folders of its own, removed with it.
+    extra_dirs: Vec<PathBuf>,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Anonymous clients allowed, errors logged.
+    pub(crate) fn start() -> Mosquitto {
+        Self::start_with("")
+    }
+
+    /// With more configuration lines (an ACL, more logging, queue limits).
+    pub(crate) fn start_with(extra: &str) -> Mosquitto {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "ringstream-e2e-mqtt-{}-{port}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(
+            dir.join("mosquitto.conf"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_type error\n\
+                 log_dest file {}\n{extra}",
+                dir.join("mosquitto.log").display()
+            ),
+        )
+        .expect("config");
+        let mut broker = Mosquitto {
+            port,
+            dir,
+            extra_dirs: Vec::new(),
+            child: None,
+        };
+        broker.restart();
+        broker
+    }
+
+    /// With mosquitto's dynamic security plugin (Debian's mosquitto ships it) and this
+    /// configuration of it (its JSON file).
+    pub(crate) fn start_with_dynsec(config: &str) -> Mosquitto {
+        let dir = std::env::temp_dir().join(format!(
+            "ringstream-e2e-dynsec-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("dynamic-security.json");
+        std::fs::write(&file, config).expect("dynsec config");
+        let mut broker = Self::start_with(&format!(
+            "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\n\
+             plugin_opt_config_file {}\n",
+            file.display()
+        ));
+        broker.extra_dirs.push(dir);
+        broker
+    }
+
+    /// What the broker logged.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn restart(&mut self) {
+        let child = Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("/usr/sbin/mosquitto (cargo xtask ci installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Publishes one message (QoS 1) with `mosquitto_pub`.
+    pub(crate) fn publish(&self, topic: &str, payload: &str, retain: bool) -> bool {
+        let mut cmd = Command::new("mosquitto_pub");
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ]);
+        if retain {
+            cmd.arg("-r");
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mosquitto_pub (Debian's mosquitto-clients)")
+            .success()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for dir in &self.extra_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// An MQTT publisher (rumqttc, QoS 1: each publish waits for the broker's ack).
+pub(crate) struct Publisher {
+    client: AsyncClient,
+    acks: mpsc::UnboundedReceiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publisher {
+    /// Connects to the broker on `port` and waits for the CONNACK.
+    pub(crate) async fn connect(port: u16) -> Publisher {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let id = format!(
+            "e2e-pub-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_max_packet_size(2 << 20, 2 << 20);
+        let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        let (tx, acks) = mpsc::unbounded_channel();
+        let (connected_tx, connected) = tokio::sync::oneshot::channel();
+        let mut connected_tx = Some(connected_tx);
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(tx) = connected_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        let _ = tx.send(());
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::timeout(WAIT, connected)
+            .await
+            .expect("the publisher connects")
+            .expect("publisher task");
+        Publisher { client, acks, task }
+    }
+
+    /// Publishes every message, then waits until the broker has them all.
+    pub(crate) async fn publish_all(
+        &mut self,
+        messages: impl IntoIterator<Item = (String, Vec<u8>)>,
+        retain: bool,
+    ) {
+        let mut n = 0;
+        for (topic, payload) in messages {
+            self.client
+                .publish(topic, QoS::AtLeastOnce, retain, payload)
+                .await
+                .expect("publish queued");
+            n += 1;
+        }
+        for _ in 0..n {
+            tokio::time::timeout(Duration::from_secs(30), self.acks.recv())
+                .await
+                .expect("the broker acknowledges")
+                .expect("publisher task");
+        }
+    }
+
+    /// Publishes one message and waits for the broker's ack.
+    pub(crate) async fn publish(&mut self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.publish_all([(topic.to_owned(), payload.into())], false)
+            .await;
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A WebSocket feed on a free loopback port: every connection gets `{"n":<i>}` every 20 ms.
+/// Counts the connections open now and the most open at once, and keeps each handshake's
+/// request target (path and query).
+pub(crate) struct WsServer {
+    pub(crate) port: u16,
+    open: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    targets: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WsServer {
+    pub(crate) async fn start() -> WsServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a WebSocket port");
+        let port = listener.local_addr().expect("its address").port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let (o, p, t) = (Arc::clone(&open), Arc::clone(&peak), Arc::clone(&targets));
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (open, peak, targets) = (Arc::clone(&o), Arc::clone(&p), Arc::clone(&t));
+                tokio::spawn(async move {
+                    // The handshake callback's type is tungstenite's, large error and all.
+                    #[allow(clippy::result_large_err)]
+                    let callback =
+                        |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                            targets
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(req.uri().to_string());
+                            Ok(resp)
+                        };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await
+                    else {
+                        return;
+                    };
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    let mut n = 0_u64;
+                    let mut tick = tokio::time::interval(Duration::from_millis(20));
+                    loop {
+                        tokio::select! {
+                            _ = tick.tick() => {
+                                let msg = tokio_tungstenite::tungstenite::Message::Text(format!(r#"{{"n":{n}}}"#));
+                                if ws.send(msg).await.is_err() {
+                                    break;
+                                }
+                                n += 1;
+                            }
+                            incoming = ws.next() => match incoming {
+                                Some(Ok(_)) => {}
+                                _ => break,
+                            },
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        WsServer {
+            port,
+            open,
+            peak,
+            targets,
+            task,
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// Every handshake's request target so far.
+    pub(crate) fn targets(&self) -> Vec<String> {
+        self.targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for WsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
