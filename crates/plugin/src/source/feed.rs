@@ -158,6 +158,14 @@ pub(crate) struct QueueRx {
     rx: mpsc::Receiver<(Delivery, OwnedSemaphorePermit)>,
 }
 
+#[cfg(test)]
+impl QueueRx {
+    /// The next delivery if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Option<Delivery> {
+        self.rx.try_recv().ok().map(|(d, _)| d)
+    }
+}
+
 /// At most `per_second` messages a second, in bursts of up to a second's worth.
 #[derive(Debug)]
 pub(crate) struct RateLimit {
@@ -835,6 +843,41 @@ mod tests {
         assert!(delays[11] >= BACKOFF_MAX / 2);
         b.reset();
         assert!(b.next_delay() <= BACKOFF_MIN);
+    }
+
+    fn message(bytes: usize) -> Delivery {
+        Delivery::Message(Message::new(
+            Arc::from("t"),
+            Bytes::from(vec![b'x'; bytes]),
+            false,
+            0,
+        ))
+    }
+
+    #[tokio::test]
+    async fn queues_are_bounded_in_bytes_as_well_as_entries() {
+        let (tx, mut rx) = queue(MAX_PAYLOAD_BYTES);
+        assert!(tx.try_send(message(200_000)));
+        assert!(!tx.try_send(message(200_000)), "no room for a second 200 KB payload");
+        assert!(tx.try_send(message(10)), "small ones still fit");
+        assert!(rx.try_recv().is_some());
+        assert!(tx.try_send(message(200_000)), "room again once the first is taken");
+        for _ in 0..QUEUE {
+            let _ = tx.try_send(Delivery::Up { at_ms: 0 });
+        }
+        assert!(!tx.try_send(Delivery::Up { at_ms: 0 }), "and at most {QUEUE} entries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_reads_at_most_its_rate() {
+        let mut rate = RateLimit::new(100);
+        let started = Instant::now();
+        for _ in 0..300 {
+            rate.take().await;
+        }
+        // A second's burst, then 100 a second.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1_990) && took <= Duration::from_millis(2_100), "{took:?}");
     }
 
     #[test]

@@ -189,6 +189,21 @@ struct Filter {
 }
 
 impl Router {
+    fn new(latest_limit: usize) -> Self {
+        Self {
+            filters: HashMap::new(),
+            next_id: 0,
+            link: LinkState::Connecting,
+            queued: VecDeque::new(),
+            in_flight: HashMap::new(),
+            probation: VecDeque::new(),
+            probing: None,
+            refused: HashMap::new(),
+            latest_bytes: 0,
+            latest_limit,
+        }
+    }
+
     /// Asks the broker for `filters` (one SUBSCRIBE), remembering the request's place.
     fn request(&mut self, client: &AsyncClient, filters: Vec<String>) {
         if filters.is_empty() {
@@ -244,6 +259,95 @@ impl Router {
         }
     }
 
+    /// The event loop sent the oldest queued SUBSCRIBE with packet id `pkid`.
+    fn on_subscribe_sent(&mut self, pkid: u16) {
+        if let Some(filters) = self.queued.pop_front() {
+            self.in_flight.insert(pkid, filters);
+        }
+    }
+
+    /// The broker answered SUBSCRIBE `pkid`: accepted filters are known good, refused ones
+    /// fail their channels.
+    fn on_suback(&mut self, client: &AsyncClient, pkid: u16, codes: &[SubscribeReasonCode]) {
+        let filters = self.in_flight.remove(&pkid).unwrap_or_default();
+        for (name, code) in filters.iter().zip(codes) {
+            if self.probing.as_deref() == Some(name.as_str()) {
+                self.probing = None;
+            }
+            match code {
+                SubscribeReasonCode::Success(_) => {
+                    if let Some(f) = self.filters.get_mut(name) {
+                        f.accepted = true;
+                        f.drops = 0;
+                    }
+                }
+                SubscribeReasonCode::Failure => self.refuse(
+                    name,
+                    format!(
+                        "the broker refused the subscription to {name:?} (SUBACK failure: the \
+                         broker's ACL does not allow it, or it is not a filter the broker \
+                         accepts)"
+                    ),
+                ),
+            }
+        }
+        self.probe_next(client);
+    }
+
+    /// A CONNACK: known-good and never-tried filters in one SUBSCRIBE, suspects after it,
+    /// one at a time.
+    fn on_connected(&mut self, client: &AsyncClient) {
+        self.in_flight.clear();
+        self.probing = None;
+        let mut now = Vec::new();
+        let mut later = Vec::new();
+        for (name, f) in &self.filters {
+            if f.accepted || f.drops == 0 {
+                now.push(name.clone());
+            } else {
+                later.push(name.clone());
+            }
+        }
+        later.sort(); // a stable order, so that tests and logs read the same each time
+        for f in later {
+            if !self.probation.contains(&f) {
+                self.probation.push_back(f);
+            }
+        }
+        self.request(client, now);
+        self.probe_next(client);
+    }
+
+    /// The connection dropped: filters never accepted that were in flight are suspects; a
+    /// second time, they are refused.
+    fn on_dropped(&mut self) {
+        let suspects: Vec<String> = self
+            .in_flight
+            .drain()
+            .flat_map(|(_, filters)| filters)
+            .collect();
+        self.probing = None;
+        for name in suspects {
+            let Some(f) = self.filters.get_mut(&name) else {
+                continue;
+            };
+            if f.accepted {
+                continue;
+            }
+            f.drops = f.drops.saturating_add(1);
+            if f.drops >= 2 {
+                self.refuse(
+                    &name,
+                    format!(
+                        "the broker closed the connection right after each subscription to \
+                         {name:?}; it is not subscribed again (the data source's other streams \
+                         share that connection)"
+                    ),
+                );
+            }
+        }
+    }
+
     /// Keeps `message` as the latest of its topic for every filter in `matched`.
     fn keep_latest(&mut self, matched: &[String], message: &Message) {
         for name in matched {
@@ -287,18 +391,9 @@ impl MqttConnection {
     ) -> Arc<Self> {
         let client_id = mqtt.client_id.clone().unwrap_or_else(generated_client_id);
         let (client, eventloop) = AsyncClient::new(options(mqtt, client_id), REQUESTS);
-        let router = Arc::new(Mutex::new(Router {
-            filters: HashMap::new(),
-            next_id: 0,
-            link: LinkState::Connecting,
-            queued: VecDeque::new(),
-            in_flight: HashMap::new(),
-            probation: VecDeque::new(),
-            probing: None,
-            refused: HashMap::new(),
-            latest_bytes: 0,
-            latest_limit: usize::try_from(limits.mqtt_latest_values_kb << 10).unwrap_or(0),
-        }));
+        let router = Arc::new(Mutex::new(Router::new(
+            usize::try_from(limits.mqtt_latest_values_kb << 10).unwrap_or(0),
+        )));
         let task = tokio::spawn(drive(
             eventloop,
             client.clone(),
@@ -443,62 +538,14 @@ async fn drive(
                 feed::deliver(&matching, Delivery::Message(message)).await;
             }
             Ok(Event::Outgoing(Outgoing::Subscribe(pkid))) => {
-                let mut router = lock(&router);
-                if let Some(filters) = router.queued.pop_front() {
-                    router.in_flight.insert(pkid, filters);
-                }
+                lock(&router).on_subscribe_sent(pkid);
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                let mut router = lock(&router);
-                let filters = router.in_flight.remove(&ack.pkid).unwrap_or_default();
-                for (name, code) in filters.iter().zip(&ack.return_codes) {
-                    if router.probing.as_deref() == Some(name.as_str()) {
-                        router.probing = None;
-                    }
-                    match code {
-                        SubscribeReasonCode::Success(_) => {
-                            if let Some(f) = router.filters.get_mut(name) {
-                                f.accepted = true;
-                                f.drops = 0;
-                            }
-                        }
-                        SubscribeReasonCode::Failure => router.refuse(
-                            name,
-                            format!(
-                                "the broker refused the subscription to {name:?} (SUBACK \
-                                 failure: the broker's ACL does not allow it, or it is not a \
-                                 filter the broker accepts)"
-                            ),
-                        ),
-                    }
-                }
-                router.probe_next(&client);
+                lock(&router).on_suback(&client, ack.pkid, &ack.return_codes);
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 up_since = Some(Instant::now());
-                {
-                    let mut router = lock(&router);
-                    router.in_flight.clear();
-                    router.probing = None;
-                    // Known-good and never-tried filters in one SUBSCRIBE; suspects after
-                    // it, one at a time.
-                    let mut now = Vec::new();
-                    let mut later = Vec::new();
-                    for (name, f) in &router.filters {
-                        if f.accepted || f.drops == 0 {
-                            now.push(name.clone());
-                        } else {
-                            later.push(name.clone());
-                        }
-                    }
-                    for f in later {
-                        if !router.probation.contains(&f) {
-                            router.probation.push_back(f);
-                        }
-                    }
-                    router.request(&client, now);
-                    router.probe_next(&client);
-                }
+                lock(&router).on_connected(&client);
                 feed::report_up(&router, "MQTT", &endpoint, clock.now_ms()).await;
             }
             Ok(_) => {}
@@ -509,42 +556,11 @@ async fn drive(
                 {
                     backoff.reset();
                 }
-                note_drop(&router);
+                lock(&router).on_dropped();
                 let reason = settings.redact(&describe(&e));
                 feed::report_down(&router, "MQTT", &endpoint, clock.now_ms(), reason).await;
                 tokio::time::sleep(backoff.next_delay()).await;
             }
-        }
-    }
-}
-
-/// A connection dropped: filters never accepted that were in flight are suspects; a
-/// second time, they are refused.
-fn note_drop(router: &Mutex<Router>) {
-    let mut router = lock(router);
-    let suspects: Vec<String> = router
-        .in_flight
-        .drain()
-        .flat_map(|(_, filters)| filters)
-        .collect();
-    router.probing = None;
-    for name in suspects {
-        let Some(f) = router.filters.get_mut(&name) else {
-            continue;
-        };
-        if f.accepted {
-            continue;
-        }
-        f.drops = f.drops.saturating_add(1);
-        if f.drops >= 2 {
-            router.refuse(
-                &name,
-                format!(
-                    "the broker closed the connection right after each subscription to \
-                     {name:?}; it is not subscribed again (the data source's other streams \
-                     share that connection)"
-                ),
-            );
         }
     }
 }
@@ -721,6 +737,90 @@ mod tests {
         ] {
             assert_eq!(topic_matches(filter, topic), want, "{filter} vs {topic}");
         }
+    }
+
+    fn router() -> (Router, AsyncClient, EventLoop) {
+        let (client, eventloop) = AsyncClient::new(MqttOptions::new("t", "localhost", 1), 64);
+        (Router::new(1 << 10), client, eventloop)
+    }
+
+    fn hold(router: &mut Router, filter: &str) -> feed::QueueRx {
+        let (tx, rx) = feed::queue(1 << 20);
+        router
+            .filters
+            .entry(filter.to_owned())
+            .or_default()
+            .subs
+            .push((0, tx));
+        rx
+    }
+
+    #[tokio::test]
+    async fn a_filter_in_flight_at_two_drops_is_refused_and_the_others_survive() {
+        let (mut r, client, _eventloop) = router();
+        let mut poison = hold(&mut r, "poison");
+        let _legit = hold(&mut r, "legit");
+        r.request(&client, vec!["poison".into()]);
+        r.request(&client, vec!["legit".into()]);
+        r.on_subscribe_sent(1);
+        r.on_subscribe_sent(2);
+        r.on_dropped(); // both were in flight: both suspects
+        r.on_connected(&client);
+        assert_eq!(r.probing.as_deref(), Some("legit"), "one at a time");
+        r.on_subscribe_sent(3);
+        r.on_suback(&client, 3, &[SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+        assert_eq!(r.probing.as_deref(), Some("poison"));
+        r.on_subscribe_sent(4);
+        r.on_dropped(); // the broker dropped the connection again, with only it in flight
+        assert!(r.refused["poison"].1.contains("closed the connection"));
+        assert!(!r.filters.contains_key("poison"));
+        assert!(matches!(poison.try_recv(), Some(Delivery::Refused { .. })));
+        // The good one is known good now: it goes with the bulk SUBSCRIBE.
+        r.on_connected(&client);
+        assert_eq!(r.queued.back(), Some(&vec!["legit".to_owned()]));
+        assert!(r.probing.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_suback_failure_refuses_only_that_filter() {
+        let (mut r, client, _eventloop) = router();
+        let mut bad = hold(&mut r, "secret/#");
+        let mut good = hold(&mut r, "open/#");
+        r.request(&client, vec!["secret/#".into(), "open/#".into()]);
+        r.on_subscribe_sent(7);
+        r.on_suback(
+            &client,
+            7,
+            &[
+                SubscribeReasonCode::Failure,
+                SubscribeReasonCode::Success(QoS::AtLeastOnce),
+            ],
+        );
+        assert!(matches!(bad.try_recv(), Some(Delivery::Refused { .. })));
+        assert!(good.try_recv().is_none());
+        assert!(r.filters["open/#"].accepted);
+        assert!(r.refused.contains_key("secret/#"));
+    }
+
+    #[test]
+    fn latest_values_are_bounded_in_topics_and_bytes() {
+        let (mut r, _client, _eventloop) = router(); // 1 KiB of latest values
+        let _rx = hold(&mut r, "a/#");
+        let matched = vec!["a/#".to_owned()];
+        let message = |topic: &str, bytes: usize| {
+            Message::new(Arc::from(topic), bytes::Bytes::from(vec![b'1'; bytes]), false, 0)
+        };
+        r.keep_latest(&matched, &message("a/1", 600));
+        r.keep_latest(&matched, &message("a/2", 600)); // would pass 1 KiB: not kept
+        assert_eq!(r.filters["a/#"].latest.len(), 1);
+        r.keep_latest(&matched, &message("a/1", 100)); // replaces
+        assert_eq!(r.latest_bytes, 100);
+        r.keep_latest(&matched, &message("a/1", 0)); // a deleted retained message
+        assert_eq!((r.latest_bytes, r.filters["a/#"].latest.len()), (0, 0));
+        for i in 0..LATEST_TOPICS + 10 {
+            r.keep_latest(&matched, &message(&format!("a/{i}"), 1));
+        }
+        assert_eq!(r.filters["a/#"].latest.len(), LATEST_TOPICS);
     }
 
     #[test]

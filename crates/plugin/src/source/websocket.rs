@@ -89,7 +89,11 @@ impl WebSocketSource {
                 kind: "websocket",
                 setting: "websocketUrl",
             })?;
-        let url = ws.url_for(path)?;
+        // A path that does not make a URL on the configured host is the query's fault.
+        let url = ws.url_for(path).map_err(|e| crate::query::QueryError {
+            field: "path".into(),
+            problem: e.problem,
+        })?;
         let feed_conn =
             connections.get_or_try_insert(&(settings.key.clone(), path.clone()), || {
                 let one = Amounts {

@@ -6,4 +6,5 @@ mod hub;
 mod mqtt;
 mod query;
 mod support;
+mod tidy;
 mod websocket;
