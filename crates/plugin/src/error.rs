@@ -2,8 +2,9 @@
 
 use ringstream_frame::FrameError;
 
-/// What the plugin reports: bad queries and paths, limits, and internal failures.
-#[derive(Debug, thiserror::Error)]
+/// What the plugin reports: bad queries and paths, limits, and internal failures. Clone:
+/// one error answers every query of a request that asked the same thing.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
     /// A query (or a channel path) with a field that is missing, mistyped or out of range.

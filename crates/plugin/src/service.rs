@@ -123,19 +123,12 @@ impl RingstreamService {
         let settings = if spec.source.needs_connection() {
             match settings {
                 Ok(s) => s.clone(),
-                Err(e) => return Err(clone_settings_error(e)),
+                Err(e) => return Err(e.clone()),
             }
         } else {
             None
         };
         hub.open_in(who, settings.as_ref(), path, spec)
-    }
-}
-
-fn clone_settings_error(e: &PluginError) -> PluginError {
-    match e {
-        PluginError::Settings(s) => PluginError::Settings(s.clone()),
-        other => PluginError::Encode(other.to_string()),
     }
 }
 
@@ -286,7 +279,7 @@ fn run_job(
             return job
                 .asked_by
                 .iter()
-                .map(|(i, _)| (*i, Err(same_error(&e))))
+                .map(|(i, _)| (*i, Err(e.clone())))
                 .collect()
         }
     };
@@ -314,30 +307,6 @@ fn run_job(
             (*i, encoded)
         })
         .collect()
-}
-
-/// The same error again, for each refId that asked the same query.
-fn same_error(e: &PluginError) -> PluginError {
-    match e {
-        PluginError::Query(q) => PluginError::Query(q.clone()),
-        PluginError::Settings(s) => PluginError::Settings(s.clone()),
-        PluginError::Budget(b) => PluginError::Budget(b.clone()),
-        PluginError::TooLarge {
-            what,
-            limit_mib,
-            setting,
-        } => PluginError::TooLarge {
-            what,
-            limit_mib: *limit_mib,
-            setting,
-        },
-        PluginError::NotConfigured { kind, setting } => {
-            PluginError::NotConfigured { kind, setting }
-        }
-        PluginError::Refused(r) => PluginError::Refused(r.clone()),
-        PluginError::BadPath(p) => PluginError::BadPath(p.clone()),
-        other => PluginError::Encode(other.to_string()),
-    }
 }
 
 #[tonic::async_trait]
@@ -412,10 +381,7 @@ impl pluginv2::data_server::Data for RingstreamService {
                     .await;
                 match outcome {
                     Ok(results) => results,
-                    Err(e) => asked_by
-                        .iter()
-                        .map(|(i, _)| (*i, Err(same_error(&e))))
-                        .collect(),
+                    Err(e) => asked_by.iter().map(|(i, _)| (*i, Err(e.clone()))).collect(),
                 }
             }
         }))
@@ -497,10 +463,21 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
         use crate::source::metrics;
         use std::sync::atomic::Ordering::Relaxed;
         let (mqtt, websocket) = self.hub.connection_count();
+        let used = self.hub.budget().used();
+        let limits = self.hub.config().limits;
         let text = format!(
             "# HELP ringstream_channels Live stream channels open.\n\
              # TYPE ringstream_channels gauge\n\
              ringstream_channels {}\n\
+             # HELP ringstream_memory_bytes Bytes the channels hold (rows, queues, parsing state).\n\
+             # TYPE ringstream_memory_bytes gauge\n\
+             ringstream_memory_bytes {}\n\
+             # HELP ringstream_memory_limit_bytes The memory budget (max_memory_mb).\n\
+             # TYPE ringstream_memory_limit_bytes gauge\n\
+             ringstream_memory_limit_bytes {}\n\
+             # HELP ringstream_signal_rows_per_second Signal rows the channels produce per second.\n\
+             # TYPE ringstream_signal_rows_per_second gauge\n\
+             ringstream_signal_rows_per_second {}\n\
              # HELP ringstream_connections MQTT and WebSocket connections open.\n\
              # TYPE ringstream_connections gauge\n\
              ringstream_connections{{source=\"mqtt\"}} {mqtt}\n\
@@ -518,6 +495,9 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
              # TYPE ringstream_feed_reconnects_total counter\n\
              ringstream_feed_reconnects_total {}\n",
             self.hub.channel_count(),
+            used.bytes,
+            limits.memory_bytes(),
+            used.rows_per_second,
             metrics::MESSAGES.load(Relaxed),
             metrics::ROWS.load(Relaxed),
             metrics::SKIPPED.load(Relaxed),

@@ -59,7 +59,11 @@ fn assert_healthy(host: &mut PluginHost) {
     assert!(host.is_running(), "the plugin process died");
     if let Some((rss, peak)) = host.memory() {
         // Shown with --nocapture: the figures docs/RELIABILITY.md quotes.
-        eprintln!("plugin memory: peak {} MiB, now {} MiB", peak >> 20, rss >> 20);
+        eprintln!(
+            "plugin memory: peak {} MiB, now {} MiB",
+            peak >> 20,
+            rss >> 20
+        );
         assert!(
             peak < GIB,
             "the plugin's memory peaked at {} MiB (now {} MiB)",

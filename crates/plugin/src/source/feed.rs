@@ -858,14 +858,23 @@ mod tests {
     async fn queues_are_bounded_in_bytes_as_well_as_entries() {
         let (tx, mut rx) = queue(MAX_PAYLOAD_BYTES);
         assert!(tx.try_send(message(200_000)));
-        assert!(!tx.try_send(message(200_000)), "no room for a second 200 KB payload");
+        assert!(
+            !tx.try_send(message(200_000)),
+            "no room for a second 200 KB payload"
+        );
         assert!(tx.try_send(message(10)), "small ones still fit");
         assert!(rx.try_recv().is_some());
-        assert!(tx.try_send(message(200_000)), "room again once the first is taken");
+        assert!(
+            tx.try_send(message(200_000)),
+            "room again once the first is taken"
+        );
         for _ in 0..QUEUE {
             let _ = tx.try_send(Delivery::Up { at_ms: 0 });
         }
-        assert!(!tx.try_send(Delivery::Up { at_ms: 0 }), "and at most {QUEUE} entries");
+        assert!(
+            !tx.try_send(Delivery::Up { at_ms: 0 }),
+            "and at most {QUEUE} entries"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -877,7 +886,10 @@ mod tests {
         }
         // A second's burst, then 100 a second.
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(1_990) && took <= Duration::from_millis(2_100), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(1_990) && took <= Duration::from_millis(2_100),
+            "{took:?}"
+        );
     }
 
     #[test]

@@ -768,7 +768,11 @@ mod tests {
         r.on_connected(&client);
         assert_eq!(r.probing.as_deref(), Some("legit"), "one at a time");
         r.on_subscribe_sent(3);
-        r.on_suback(&client, 3, &[SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+        r.on_suback(
+            &client,
+            3,
+            &[SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+        );
         assert_eq!(r.probing.as_deref(), Some("poison"));
         r.on_subscribe_sent(4);
         r.on_dropped(); // the broker dropped the connection again, with only it in flight
@@ -808,7 +812,12 @@ mod tests {
         let _rx = hold(&mut r, "a/#");
         let matched = vec!["a/#".to_owned()];
         let message = |topic: &str, bytes: usize| {
-            Message::new(Arc::from(topic), bytes::Bytes::from(vec![b'1'; bytes]), false, 0)
+            Message::new(
+                Arc::from(topic),
+                bytes::Bytes::from(vec![b'1'; bytes]),
+                false,
+                0,
+            )
         };
         r.keep_latest(&matched, &message("a/1", 600));
         r.keep_latest(&matched, &message("a/2", 600)); // would pass 1 KiB: not kept

@@ -3,6 +3,7 @@
 mod broker;
 mod channel;
 mod hub;
+mod metrics;
 mod mqtt;
 mod query;
 mod support;

@@ -22,6 +22,9 @@ fn reliability_md_lists_every_limit_with_its_default() {
              crates/plugin/src/limits.rs)"
         );
     }
-    let rows = doc.lines().filter(|l| l.starts_with("| `") && l.contains("| `GF_PLUGIN_")).count();
+    let rows = doc
+        .lines()
+        .filter(|l| l.starts_with("| `") && l.contains("| `GF_PLUGIN_"))
+        .count();
     assert_eq!(rows, LIMITS.len(), "a row for a limit that does not exist");
 }
