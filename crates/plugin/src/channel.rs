@@ -2,7 +2,10 @@
 //!
 //! Grafana hands SubscribeStream and RunStream only the path of `ds/<uid>/<path>` (their
 //! request data is empty), and any viewer can ask for any path. So the path is
-//! self-describing, canonical and validated exactly like a query. Three forms, all `v1`:
+//! self-describing, canonical and validated exactly like a query: each source's
+//! [`Layout`] says how its paths read, and each segment is written, decoded and checked by
+//! its parameter's one declaration ([`crate::param`]), never through query JSON. The forms
+//! of today's sources, all `v1`:
 //!
 //! - signals: `v1/<signal>/<param>=<value>/…/tick=<ms>/cap=<rows>[/seed=<n>]/backfill=<0|1>`,
 //!   e.g. `v1/random_walk/start=0/spread=1/tick=100/cap=1000/backfill=1`. Parameters appear
@@ -27,11 +30,11 @@
 //! error naming the limit (escaping makes a topic up to three times longer, so long topics,
 //! time paths and field lists run into it first).
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
-use serde_json::{Map, Number, Value as Json};
-
-use crate::query::{FeedSpec, Signal, SourceSpec, StreamSpec};
+use crate::param::{Param, Value, Values};
+use crate::query::{StreamSpec, COMMON};
+use crate::source::{Layout, SourceKind, Variant, SOURCES, VARIANT_PARAMS};
 use crate::PluginError;
 
 /// Grafana's limit on a whole channel id (`ds/<uid>/<path>`).
@@ -48,38 +51,45 @@ const VERSION: &str = "v1";
 pub struct ChannelPath(String);
 
 impl ChannelPath {
-    /// The path of a stream.
+    /// The path of a stream: its source's [`Layout`], each parameter by its declaration.
     pub fn of(spec: &StreamSpec) -> Self {
+        let layout = spec.source.layout();
         let mut p = String::with_capacity(64);
         p.push_str(VERSION);
-        match &spec.source {
-            SourceSpec::Signal(signal) => {
-                p.push('/');
-                p.push_str(signal.kind().as_str());
-                for (key, value) in params(signal) {
-                    let _ = write!(p, "/{key}={}", Num(value));
+        p.push('/');
+        p.push_str(layout.segment.unwrap_or(spec.variant.name));
+        let common = [
+            Value::Integer(spec.tick_ms),
+            Value::Integer(spec.capacity as u64),
+            Value::Boolean(spec.backfill),
+        ];
+        for key in layout.order {
+            if *key == VARIANT_PARAMS {
+                for param in spec.variant.params {
+                    write_param(&mut p, param, spec.values.get(param.name));
                 }
-                let _ = write!(p, "/tick={}/cap={}", spec.tick_ms, spec.capacity);
-                if let Some(seed) = spec.seed {
-                    let _ = write!(p, "/seed={seed}");
-                }
-                let _ = write!(p, "/backfill={}", u8::from(spec.backfill));
+            } else if let Some(i) = COMMON.iter().position(|c| c.name == *key) {
+                write_param(&mut p, &COMMON[i], Some(&common[i]));
+            } else if let Some(param) = spec.source.params().iter().find(|q| q.name == *key) {
+                write_param(&mut p, param, spec.values.get(param.name));
             }
-            SourceSpec::Mqtt { topic, feed } => {
-                feed_path(&mut p, "mqtt", spec, feed);
-                p.push_str("/topic/");
-                escape(&mut p, topic, Escape::Tail);
-            }
-            SourceSpec::WebSocket { path, feed } => {
-                feed_path(&mut p, "ws", spec, feed);
-                p.push_str("/path/");
-                escape(&mut p, path.strip_prefix('/').unwrap_or(path), Escape::Tail);
-            }
+        }
+        if let Some(tail) = layout.tail {
+            p.push('/');
+            p.push_str(tail.marker);
+            p.push('/');
+            let text = spec.values.text(tail.param).unwrap_or("");
+            let text = tail
+                .strip_prefix
+                .and_then(|pre| text.strip_prefix(pre))
+                .unwrap_or(text);
+            escape(&mut p, text, Escape::Tail);
         }
         ChannelPath(p)
     }
 
-    /// Parses an untrusted path into the stream it names.
+    /// Parses an untrusted path into the stream it names: each segment decoded and checked
+    /// by its parameter's declaration, the whole by its source's rules.
     ///
     /// # Errors
     /// [`PluginError::BadPath`] for anything that is not the canonical path of a valid
@@ -98,82 +108,45 @@ impl ChannelPath {
         {
             return Err(bad("only [A-Za-z0-9_-=/.] may appear in a path"));
         }
-        let mut segments = path.split('/');
-        if segments.next() != Some(VERSION) {
-            return Err(bad("unknown version (expected v1/...)"));
-        }
-        let kind = segments.next().ok_or_else(|| bad("no signal"))?;
-        let mut query = Map::new();
-        if kind == "mqtt" || kind == "ws" {
-            let (source, marker, key) = if kind == "mqtt" {
-                ("mqtt", "topic", "topic")
-            } else {
-                ("websocket", "path", "path")
-            };
-            query.insert("source".into(), Json::String(source.into()));
-            let mut rest = path[VERSION.len() + 1 + kind.len()..]
-                .strip_prefix('/')
-                .ok_or_else(|| bad("no parameters"))?;
-            let mut fields = Vec::new();
-            let tail = loop {
-                let (segment, after) = rest
-                    .split_once('/')
-                    .ok_or_else(|| bad(&format!("no /{marker}/ segment")))?;
-                rest = after;
-                if segment == marker {
-                    break after;
-                }
-                let (k, value) = segment
-                    .split_once('=')
-                    .ok_or_else(|| bad("expected key=value segments"))?;
-                let (query_key, value) = match k {
-                    "tick" => ("tickMs", number(value)),
-                    "cap" => ("capacity", number(value)),
-                    "backfill" => ("backfill", flag(value)),
-                    "time" => ("timePath", unescape(value).map(Json::String)),
-                    "field" => {
-                        let name = unescape(value).ok_or_else(|| bad("bad field name"))?;
-                        fields.push(Json::String(name));
-                        continue;
-                    }
-                    _ => return Err(bad(&format!("unknown parameter {k:?}"))),
-                };
-                let value = value.ok_or_else(|| bad(&format!("bad value for {k}")))?;
-                if query.insert(query_key.into(), value).is_some() {
-                    return Err(bad(&format!("{k} given twice")));
-                }
-            };
-            if !fields.is_empty() {
-                query.insert("fields".into(), Json::Array(fields));
+        let rest = path
+            .strip_prefix(VERSION)
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| bad("unknown version (expected v1/...)"))?;
+        let (segment, mut rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let (source, variant) = find_source(segment).ok_or_else(|| bad("no such stream"))?;
+        let layout = source.layout();
+        let allowed = path_params(source, variant, &layout);
+        let mut found: Vec<(&'static str, Value)> = Vec::new();
+        let mut tail_text = None;
+        while !rest.is_empty() {
+            let (seg, after) = rest.split_once('/').unwrap_or((rest, ""));
+            rest = after;
+            if let Some(tail) = layout.tail.filter(|t| t.marker == seg) {
+                let text = unescape(after).ok_or_else(|| bad(&format!("bad {}", tail.param)))?;
+                tail_text = Some(format!("{}{text}", tail.strip_prefix.unwrap_or("")));
+                break;
             }
-            let mut target = unescape(tail).ok_or_else(|| bad(&format!("bad {key}")))?;
-            if kind == "ws" {
-                target.insert(0, '/');
-            }
-            query.insert(key.into(), Json::String(target));
-        } else {
-            query.insert("source".into(), Json::String("signal".into()));
-            query.insert("signal".into(), Json::String(kind.into()));
-            for segment in segments {
-                let (key, value) = segment
-                    .split_once('=')
-                    .ok_or_else(|| bad("expected key=value segments"))?;
-                let (query_key, value) = match key {
-                    "tick" => ("tickMs", number(value)),
-                    "cap" => ("capacity", number(value)),
-                    "period" => ("periodMs", number(value)),
-                    "backfill" => ("backfill", flag(value)),
-                    "seed" | "start" | "spread" | "min" | "max" | "amplitude" | "offset"
-                    | "step" => (key, number(value)),
-                    _ => return Err(bad(&format!("unknown parameter {key:?}"))),
-                };
-                let value = value.ok_or_else(|| bad(&format!("bad value for {key}")))?;
-                if query.insert(query_key.into(), value).is_some() {
-                    return Err(bad(&format!("{key} given twice")));
-                }
+            let (key, text) = seg
+                .split_once('=')
+                .ok_or_else(|| bad("expected key=value segments"))?;
+            let param = allowed
+                .iter()
+                .find(|p| p.path_key == key)
+                .ok_or_else(|| bad(&format!("unknown parameter {key:?}")))?;
+            let value = param
+                .read_path_value(text)
+                .ok_or_else(|| bad(&format!("bad value for {key}")))?;
+            match (found.iter_mut().find(|(n, _)| *n == param.name), value) {
+                (Some((_, Value::Names(names))), Value::Names(more)) => names.extend(more),
+                (Some(_), _) => return Err(bad(&format!("{key} given twice"))),
+                (None, value) => found.push((param.name, value)),
             }
         }
-        let spec = StreamSpec::from_object(&query).map_err(|e| bad(&e.to_string()))?;
+        if let Some(tail) = layout.tail {
+            let text = tail_text.ok_or_else(|| bad(&format!("no /{}/ segment", tail.marker)))?;
+            found.push((tail.param, Value::Text(text)));
+        }
+        let spec = build(source, variant, found).map_err(|e| bad(&e.to_string()))?;
         let canonical = ChannelPath::of(&spec);
         if canonical.0 != path {
             return Err(bad("not in canonical form"));
@@ -210,22 +183,98 @@ impl fmt::Display for ChannelPath {
     }
 }
 
-/// The common part of a feed's path: kind, tick, capacity, backfill, time path, fields.
-fn feed_path(p: &mut String, kind: &str, spec: &StreamSpec, feed: &FeedSpec) {
-    let _ = write!(
-        p,
-        "/{kind}/tick={}/cap={}/backfill={}",
-        spec.tick_ms,
-        spec.capacity,
-        u8::from(spec.backfill)
-    );
-    if let Some(time) = &feed.time_path {
-        p.push_str("/time=");
-        escape(p, time, Escape::Segment);
+/// The source a path's second segment names: a source's own segment, or a variant of a
+/// source whose paths start with the variant's name.
+fn find_source(segment: &str) -> Option<(&'static dyn SourceKind, &'static Variant)> {
+    SOURCES
+        .iter()
+        .copied()
+        .find_map(|source| match source.layout().segment {
+            Some(s) if s == segment => Some((source, &source.variants()[0])),
+            Some(_) => None,
+            None => source
+                .variants()
+                .iter()
+                .find(|v| v.name == segment)
+                .map(|v| (source, v)),
+        })
+}
+
+/// The parameters a path of `source` (and `variant`) may hold as `key=value` segments.
+fn path_params(
+    source: &'static dyn SourceKind,
+    variant: &'static Variant,
+    layout: &Layout,
+) -> Vec<&'static Param> {
+    let mut out = Vec::new();
+    for key in layout.order {
+        if *key == VARIANT_PARAMS {
+            out.extend(variant.params.iter());
+        } else if let Some(p) = COMMON.iter().find(|c| c.name == *key) {
+            out.push(p);
+        } else if let Some(p) = source.params().iter().find(|p| p.name == *key) {
+            out.push(p);
+        }
     }
-    for field in feed.fields.iter().flatten() {
-        p.push_str("/field=");
-        escape(p, field, Escape::Segment);
+    out
+}
+
+/// The spec of a parsed path: every value checked by its parameter (absent ones take
+/// their defaults, as in a query), the source's rules last.
+fn build(
+    source: &'static dyn SourceKind,
+    variant: &'static Variant,
+    mut found: Vec<(&'static str, Value)>,
+) -> Result<StreamSpec, crate::query::QueryError> {
+    let mut take = |p: &Param| -> Result<Option<Value>, crate::query::QueryError> {
+        match found.iter().position(|(n, _)| *n == p.name) {
+            Some(i) => p.check(found.swap_remove(i).1).map(Some),
+            None => p.read(&serde_json::Map::new()),
+        }
+    };
+    let integer = |v: Option<Value>| match v {
+        Some(Value::Integer(x)) => x,
+        _ => 0,
+    };
+    let tick_ms = integer(take(&COMMON[0])?);
+    let capacity = integer(take(&COMMON[1])?) as usize;
+    let backfill = matches!(take(&COMMON[2])?, Some(Value::Boolean(true)));
+    let mut values = Values::default();
+    for p in source.params().iter().chain(variant.params) {
+        if let Some(v) = take(p)? {
+            values.set(p.name, v);
+        }
+    }
+    let spec = StreamSpec {
+        source,
+        variant,
+        values,
+        tick_ms,
+        capacity,
+        backfill,
+    };
+    source.validate(&spec)?;
+    Ok(spec)
+}
+
+/// Writes `/<path key>=<value>` for a present value (`/field=<name>` per name of a list).
+fn write_param(p: &mut String, param: &Param, value: Option<&Value>) {
+    match value {
+        None => {}
+        Some(Value::Names(names)) => {
+            for name in names {
+                p.push('/');
+                p.push_str(param.path_key);
+                p.push('=');
+                escape(p, name, Escape::Segment);
+            }
+        }
+        Some(v) => {
+            p.push('/');
+            p.push_str(param.path_key);
+            p.push('=');
+            param.write_path_value(v, p);
+        }
     }
 }
 
@@ -237,6 +286,11 @@ enum Escape {
     /// The trailing topic or path: `[A-Za-z0-9_-]` and `/` (`.` is escaped so that no
     /// segment reads `.` or `..`).
     Tail,
+}
+
+/// Appends `s` as a `key=value` segment's value: bytes outside `[A-Za-z0-9_.-]` become `=HH`.
+pub(crate) fn escape_segment(out: &mut String, s: &str) {
+    escape(out, s, Escape::Segment);
 }
 
 /// Appends `s` escaped: bytes that may not stay become `=HH`.
@@ -262,7 +316,7 @@ fn escape(out: &mut String, s: &str, mode: Escape) {
 
 /// Reverses [`escape`]: `None` for a malformed escape or bytes that are not UTF-8 (whether
 /// the escaping was the canonical one is checked by re-encoding).
-fn unescape(s: &str) -> Option<String> {
+pub(crate) fn unescape(s: &str) -> Option<String> {
     let hex = |b: u8| match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'A'..=b'F' => Some(b - b'A' + 10),
@@ -279,60 +333,4 @@ fn unescape(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(bytes).ok()
-}
-
-/// A path's `0` or `1` as a JSON boolean.
-fn flag(s: &str) -> Option<Json> {
-    match s {
-        "1" => Some(Json::Bool(true)),
-        "0" => Some(Json::Bool(false)),
-        _ => None,
-    }
-}
-
-/// A signal's parameters in path order.
-fn params(signal: &Signal) -> Vec<(&'static str, f64)> {
-    match *signal {
-        Signal::RandomWalk { start, spread } => vec![("start", start), ("spread", spread)],
-        Signal::Random { min, max } => vec![("min", min), ("max", max)],
-        Signal::Wave {
-            amplitude,
-            period_ms,
-            offset,
-            ..
-        } => vec![
-            ("amplitude", amplitude),
-            ("period", period_ms as f64),
-            ("offset", offset),
-        ],
-        Signal::Counter { offset, step } => vec![("offset", offset), ("step", step)],
-    }
-}
-
-/// A path value as a JSON number: integers stay integers (so they validate as integers).
-fn number(s: &str) -> Option<Json> {
-    if s.is_empty() || s.len() > 32 {
-        return None;
-    }
-    if let Ok(u) = s.parse::<u64>() {
-        return Some(Json::Number(u.into()));
-    }
-    s.parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map(Json::Number)
-}
-
-/// A number in its shortest exact form, integral values without a fraction.
-struct Num(f64);
-
-impl fmt::Display for Num {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let x = if self.0 == 0.0 { 0.0 } else { self.0 }; // -0 and 0 are one stream
-        if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
-            write!(f, "{}", x as i64)
-        } else {
-            f.write_str(ryu::Buffer::new().format_finite(x))
-        }
-    }
 }

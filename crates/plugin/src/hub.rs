@@ -88,7 +88,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use ringstream_frame::json::{self, StreamEncoder};
-use ringstream_frame::{AppendMode, Field, Notice, RingFrame, Severity, Value};
+use ringstream_frame::{AppendMode, Notice, RingFrame, Severity, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -96,9 +96,11 @@ use crate::budget::{Amounts, Budget, Charge, Requester, Resource};
 use crate::channel::ChannelPath;
 use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
-use crate::query::{SourceSpec, StreamSpec};
+use crate::query::StreamSpec;
 use crate::settings::{InstanceKey, Settings};
-use crate::source::{Connections, MqttSource, SignalSource, Source, WebSocketSource};
+use crate::source::{
+    Batch, BatchOutcome, ChannelSink, Connections, DynSource, FeedMetrics, OpenContext, RowSink,
+};
 use crate::PluginError;
 
 /// Bytes charged for a channel beyond its rows: its structures, producer task and locks.
@@ -161,6 +163,7 @@ struct Inner {
     /// One slot per channel key; see "Creation" in the module docs.
     channels: Mutex<HashMap<ChannelKey, Arc<Slot>>>,
     connections: Connections,
+    metrics: Arc<FeedMetrics>,
 }
 
 /// A channel's identity: its path, and for sources that read a data source's connection,
@@ -201,6 +204,7 @@ impl StreamHub {
             config,
             channels: Mutex::new(HashMap::new()),
             connections: Connections::default(),
+            metrics: Arc::default(),
         });
         tokio::spawn(reap(Arc::downgrade(&inner)));
         Self { inner }
@@ -221,9 +225,14 @@ impl StreamHub {
         usize::try_from(self.inner.budget.used().channels).unwrap_or(usize::MAX)
     }
 
-    /// MQTT and WebSocket connections open now.
-    pub fn connection_count(&self) -> (usize, usize) {
+    /// Connections open now, by source.
+    pub fn connection_count(&self) -> Vec<(&'static str, usize)> {
         self.inner.connections.live()
+    }
+
+    /// The message feeds' counters.
+    pub fn feed_metrics(&self) -> &FeedMetrics {
+        &self.inner.metrics
     }
 
     /// The channel for `spec`, created (with its history, when the spec asks for backfill)
@@ -257,10 +266,7 @@ impl StreamHub {
         let settings = if spec.source.needs_connection() {
             Some(settings.ok_or(PluginError::NotConfigured {
                 kind: spec.source.name(),
-                setting: match spec.source {
-                    SourceSpec::WebSocket { .. } => "websocketUrl",
-                    _ => "mqttUrl",
-                },
+                setting: spec.source.required_setting(),
             })?)
         } else {
             None
@@ -306,7 +312,7 @@ impl StreamHub {
         }
     }
 
-    /// Makes the channel's source: the dispatch over source kinds.
+    /// Makes the channel's source, through the registry.
     fn create(
         &self,
         who: &Requester,
@@ -314,57 +320,35 @@ impl StreamHub {
         spec: &StreamSpec,
         settings: Option<&Arc<Settings>>,
     ) -> Result<Channel, PluginError> {
-        let clock = Arc::clone(&self.inner.config.clock);
-        let connections = &self.inner.connections;
-        let not_configured = |kind, setting| PluginError::NotConfigured { kind, setting };
-        let limits = &self.inner.config.limits;
-        match &spec.source {
-            SourceSpec::Signal(_) => {
-                let seed = spec.seed.unwrap_or_else(|| random_seed(clock.now_ms()));
-                tracing::debug!(%path, seed, "signal stream opening");
-                self.start(who, path, spec, SignalSource::new(spec, seed))
-            }
-            SourceSpec::Mqtt { .. } => {
-                let settings = settings.ok_or_else(|| not_configured("mqtt", "mqttUrl"))?;
-                let source = MqttSource::new(&connections.mqtt, settings, spec, clock, limits)?;
-                self.start(who, path, spec, source)
-            }
-            SourceSpec::WebSocket { .. } => {
-                let settings =
-                    settings.ok_or_else(|| not_configured("websocket", "websocketUrl"))?;
-                let source = WebSocketSource::new(
-                    &connections.websocket,
-                    &self.inner.budget,
-                    who,
-                    settings,
-                    spec,
-                    clock,
-                    limits,
-                )?;
-                self.start(who, path, spec, source)
-            }
-        }
+        let ctx = OpenContext {
+            settings,
+            connections: &self.inner.connections,
+            clock: Arc::clone(&self.inner.config.clock),
+            limits: &self.inner.config.limits,
+            budget: &self.inner.budget,
+            who,
+            metrics: &self.inner.metrics,
+        };
+        let source = spec.source.open(spec, &ctx)?;
+        self.start(who, path, spec, source)
     }
 
     /// The channel around `source`: its charge, its ring (with history when the spec asks
     /// for backfill) and its producer task.
-    fn start<S: Source>(
+    fn start(
         &self,
         who: &Requester,
         path: &ChannelPath,
         spec: &StreamSpec,
-        mut source: S,
+        mut source: Box<dyn DynSource>,
     ) -> Result<Channel, PluginError> {
         let clock = Arc::clone(&self.inner.config.clock);
         let mut ring = RingFrame::try_new(spec.capacity, AppendMode::Tail)?;
-        for field in source.fields() {
+        for field in source.boxed_fields() {
             ring.add_field(field)?;
         }
-        let fixed = CHANNEL_BYTES + source.held_bytes();
-        let rows_per_second = match spec.source {
-            SourceSpec::Signal(_) => 1000_u64.div_ceil(spec.tick_ms.max(1)),
-            _ => 0,
-        };
+        let fixed = CHANNEL_BYTES + source.boxed_held_bytes();
+        let rows_per_second = spec.source.rows_per_second(spec);
         let (charge, notice) = self.charge(who, &mut ring, fixed, rows_per_second)?;
         let mut state = RingState {
             ring,
@@ -379,8 +363,8 @@ impl StreamHub {
         if spec.backfill {
             let outcome = {
                 let mut batch = Batch::new(&mut state.ring);
-                source.history(&mut batch, clock.now_ms())?;
-                batch.outcome()
+                source.boxed_history(&mut batch, clock.now_ms())?;
+                batch.into_outcome()
             };
             state.apply(outcome);
         }
@@ -392,13 +376,11 @@ impl StreamHub {
             clock,
             failure: Mutex::new(None),
         });
-        let sink = RowSink {
-            shared: Arc::clone(&shared),
-        };
+        let sink = RowSink::new(Arc::clone(&shared) as Arc<dyn ChannelSink>);
         let producer_shared = Arc::clone(&shared);
         let path_for_log = path.clone();
         let producer = tokio::spawn(async move {
-            let outcome = source.run(sink).await;
+            let outcome = source.run_boxed(sink).await;
             let why = match outcome {
                 Ok(()) => "the source ended".to_owned(),
                 Err(e) => e.to_string(),
@@ -507,14 +489,6 @@ async fn reap(inner: Weak<Inner>) {
         });
         drop(closed); // producers aborted and rings freed outside the map's lock
     }
-}
-
-/// A seed for a query that gave none: different per stream and per process.
-fn random_seed(now_ms: i64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i64(now_ms);
-    h.finish()
 }
 
 /// What a channel's producer shares with its readers.
@@ -631,122 +605,26 @@ impl std::fmt::Debug for dyn Clock {
     }
 }
 
-/// A source's handle to its channel: rows, fields and notices go in through it, under the
-/// channel's lock; readers are woken after each change.
-#[derive(Debug)]
-pub struct RowSink {
-    shared: Arc<Shared>,
-}
-
-impl RowSink {
-    /// Pushes a row by position.
-    ///
-    /// # Errors
-    /// When the row does not fit the schema.
-    pub fn push_row(&self, row: &[Value<'_>]) -> Result<u64, PluginError> {
-        self.batch(|b| b.push_row(row))
-    }
-
-    /// Runs `f` with the channel locked, to push several rows, add fields or set notices at
-    /// once; then keeps the channel within its budget and wakes readers when rows or the
-    /// schema changed. Keep `f` short: readers of this channel wait for it.
-    pub fn batch<R>(&self, f: impl FnOnce(&mut Batch<'_>) -> R) -> R {
-        let (out, next, schema_changed) = {
-            let mut state = lock(&self.shared.ring);
+impl ChannelSink for Shared {
+    fn with_batch(&self, f: &mut dyn FnMut(&mut Batch<'_>)) {
+        let (next, schema_changed) = {
+            let mut state = lock(&self.ring);
             let schema = state.ring.schema_version();
             let mut batch = Batch::new(&mut state.ring);
-            let out = f(&mut batch);
-            let outcome = batch.outcome();
+            f(&mut batch);
+            let outcome = batch.into_outcome();
             state.apply(outcome);
-            (
-                out,
-                state.ring.next_seq(),
-                state.ring.schema_version() != schema,
-            )
+            (state.ring.next_seq(), state.ring.schema_version() != schema)
         };
-        self.shared.seq.send_if_modified(|seq| {
+        self.seq.send_if_modified(|seq| {
             let changed = *seq != next || schema_changed;
             *seq = next;
             changed
         });
-        out
     }
 
-    /// The clock row times should come from.
-    pub fn clock(&self) -> &dyn Clock {
-        &*self.shared.clock
-    }
-}
-
-/// What a source may do to its channel's frame in one [`RowSink::batch`]: push rows, add
-/// fields, set its notices and say what it holds. It never sees the ring itself, so the
-/// capacity, the append mode and the hub's own notices stay the hub's.
-#[derive(Debug)]
-pub struct Batch<'a> {
-    ring: &'a mut RingFrame,
-    notices: Option<Vec<Notice>>,
-    held_bytes: Option<u64>,
-}
-
-/// What a batch leaves for the hub to apply.
-struct BatchOutcome {
-    notices: Option<Vec<Notice>>,
-    held_bytes: Option<u64>,
-}
-
-impl<'a> Batch<'a> {
-    /// A batch over `ring`: what the hub makes for each [`RowSink::batch`]; public so that
-    /// a source's own tests can drive it over a frame of theirs.
-    pub fn new(ring: &'a mut RingFrame) -> Self {
-        Self {
-            ring,
-            notices: None,
-            held_bytes: None,
-        }
-    }
-
-    fn outcome(self) -> BatchOutcome {
-        BatchOutcome {
-            notices: self.notices,
-            held_bytes: self.held_bytes,
-        }
-    }
-
-    /// Pushes a row by position: one value per field.
-    ///
-    /// # Errors
-    /// When the row does not fit the schema.
-    pub fn push_row(&mut self, row: &[Value<'_>]) -> Result<u64, PluginError> {
-        self.ring.push_row(row).map_err(PluginError::from)
-    }
-
-    /// Adds a field (older rows hold null in it); returns its index.
-    ///
-    /// # Errors
-    /// Past the frame's field limit.
-    pub fn add_field(&mut self, field: Field) -> Result<usize, PluginError> {
-        self.ring.add_field(field).map_err(PluginError::from)
-    }
-
-    /// The fields, in order.
-    pub fn fields(&self) -> &[Field] {
-        self.ring.fields()
-    }
-
-    /// The most rows the channel keeps now (the budget may have cut it below the query's).
-    pub fn capacity(&self) -> usize {
-        self.ring.capacity()
-    }
-
-    /// Replaces the source's notices on the frame (the hub's stay).
-    pub fn set_notices(&mut self, notices: Vec<Notice>) {
-        self.notices = Some(notices);
-    }
-
-    /// Says how many bytes the source holds for this channel beyond the frame and its
-    /// fixed holdings ([`Source::held_bytes`]), e.g. parsing state; charged to the channel.
-    pub fn set_held_bytes(&mut self, bytes: u64) {
-        self.held_bytes = Some(bytes);
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
     }
 }
 

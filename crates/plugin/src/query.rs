@@ -30,9 +30,12 @@
 //! A bad query gets a [`QueryError`] that names the field and what is allowed; the other
 //! queries of the same request are answered normally.
 
-use std::fmt;
-
 use serde_json::{Map, Value as Json};
+
+use crate::param::{kind_of, Kind, Param, Values};
+pub use crate::source::payload::FeedSpec;
+pub use crate::source::signal::{Signal, SignalKind};
+use crate::source::{SourceKind, Variant};
 
 /// Limits of the query model.
 pub mod limits {
@@ -60,6 +63,46 @@ pub mod limits {
     pub const MAX_FIELD_NAME_LEN: usize = 128;
 }
 
+/// `tickMs`: the parameter every source has.
+pub const TICK_MS: Param = Param {
+    name: "tickMs",
+    path_key: "tick",
+    kind: Kind::Integer {
+        min: limits::MIN_TICK_MS,
+        max: limits::MAX_TICK_MS,
+        default: Some(100),
+    },
+    unit: Some("ms"),
+    doc: "milliseconds between rows (signals); for message feeds, between packets: rows \
+          arriving faster are batched into at most one packet per tickMs",
+};
+
+/// `capacity`: rows a stream keeps.
+pub const CAPACITY: Param = Param {
+    name: "capacity",
+    path_key: "cap",
+    kind: Kind::Integer {
+        min: 1,
+        max: limits::MAX_CAPACITY,
+        default: Some(1000),
+    },
+    unit: Some("rows"),
+    doc: "rows kept per stream: what a panel shows when it opens or refreshes",
+};
+
+/// `backfill`: whether a new stream starts with what the source has of the past.
+pub const BACKFILL: Param = Param {
+    name: "backfill",
+    path_key: "backfill",
+    kind: Kind::Boolean { default: true },
+    unit: None,
+    doc: "start a new stream with the source's history (signals: capacity rows; MQTT: the \
+          retained messages; WebSocket: the connection's last message)",
+};
+
+/// The parameters of every query, in the order they are read.
+pub const COMMON: [Param; 3] = [TICK_MS, CAPACITY, BACKFILL];
+
 /// A query field that is missing, mistyped or out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("query field `{field}`: {problem}")]
@@ -71,7 +114,8 @@ pub struct QueryError {
 }
 
 impl QueryError {
-    fn new(field: &str, problem: impl Into<String>) -> Self {
+    /// An error about `field`.
+    pub fn new(field: &str, problem: impl Into<String>) -> Self {
         Self {
             field: field.to_owned(),
             problem: problem.into(),
@@ -79,184 +123,44 @@ impl QueryError {
     }
 }
 
-/// The signals the `signal` source produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SignalKind {
-    /// A random walk: each value is the previous plus a uniform step in `[-spread, spread]`.
-    RandomWalk,
-    /// Uniform random values in `[min, max)`: the tutorial's `Math.random()` by default.
-    Random,
-    /// `offset + amplitude * sin(2π t / period)`.
-    Sine,
-    /// `offset ± amplitude`, switching every half period.
-    Square,
-    /// Rises linearly from `offset - amplitude` to `offset + amplitude` each period.
-    Sawtooth,
-    /// `offset`, `offset + step`, `offset + 2 step`, …
-    Counter,
-}
-
-impl SignalKind {
-    /// Every kind, in the order the docs list them.
-    pub const ALL: [SignalKind; 6] = [
-        Self::RandomWalk,
-        Self::Random,
-        Self::Sine,
-        Self::Square,
-        Self::Sawtooth,
-        Self::Counter,
-    ];
-
-    /// The name in queries and channel paths.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::RandomWalk => "random_walk",
-            Self::Random => "random",
-            Self::Sine => "sine",
-            Self::Square => "square",
-            Self::Sawtooth => "sawtooth",
-            Self::Counter => "counter",
-        }
-    }
-
-    /// The kind called `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
-
-impl fmt::Display for SignalKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A signal and its parameters; only the parameters of its kind are kept, so equal signals
-/// compare equal.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Signal {
-    /// See [`SignalKind::RandomWalk`].
-    RandomWalk {
-        /// First value.
-        start: f64,
-        /// Largest step.
-        spread: f64,
-    },
-    /// See [`SignalKind::Random`].
-    Random {
-        /// Lower bound (inclusive).
-        min: f64,
-        /// Upper bound (exclusive).
-        max: f64,
-    },
-    /// A periodic wave: see [`SignalKind::Sine`], [`SignalKind::Square`],
-    /// [`SignalKind::Sawtooth`].
-    Wave {
-        /// Which wave.
-        kind: SignalKind,
-        /// Half the peak-to-peak height.
-        amplitude: f64,
-        /// The period in milliseconds.
-        period_ms: u64,
-        /// The centre line.
-        offset: f64,
-    },
-    /// See [`SignalKind::Counter`].
-    Counter {
-        /// First value.
-        offset: f64,
-        /// Increment per row.
-        step: f64,
-    },
-}
-
-impl Signal {
-    /// The signal's kind.
-    pub fn kind(&self) -> SignalKind {
-        match *self {
-            Signal::RandomWalk { .. } => SignalKind::RandomWalk,
-            Signal::Random { .. } => SignalKind::Random,
-            Signal::Wave { kind, .. } => kind,
-            Signal::Counter { .. } => SignalKind::Counter,
-        }
-    }
-}
-
-/// What to read from a message feed and how to turn its messages into rows.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FeedSpec {
-    /// The flattened key holding each message's timestamp; `None`: the arrival time.
-    pub time_path: Option<String>,
-    /// The flattened keys to keep, sorted and without repeats; `None`: all of them.
-    pub fields: Option<Vec<String>>,
-}
-
-/// Where a stream's rows come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceSpec {
-    /// A synthetic signal.
-    Signal(Signal),
-    /// The messages of an MQTT topic filter, on the data source's broker.
-    Mqtt {
-        /// The topic filter (`+` and `#` wildcards allowed).
-        topic: String,
-        /// Payload-to-row options.
-        feed: FeedSpec,
-    },
-    /// The messages of a WebSocket feed: the data source's URL with `path` appended.
-    WebSocket {
-        /// The path, starting with `/`.
-        path: String,
-        /// Payload-to-row options.
-        feed: FeedSpec,
-    },
-}
-
-impl SourceSpec {
-    /// The name in queries: `signal`, `mqtt` or `websocket`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SourceSpec::Signal(_) => "signal",
-            SourceSpec::Mqtt { .. } => "mqtt",
-            SourceSpec::WebSocket { .. } => "websocket",
-        }
-    }
-
-    /// Whether the stream reads one of the data source's connections (and so belongs to
-    /// one data source instance).
-    pub fn needs_connection(&self) -> bool {
-        !matches!(self, SourceSpec::Signal(_))
-    }
-}
-
 /// Everything that defines a stream: two queries with equal specs share one stream (and one
 /// channel path).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StreamSpec {
     /// The source.
-    pub source: SourceSpec,
+    pub source: &'static dyn SourceKind,
+    /// Its variant (a signal's kind; the one variant of sources without).
+    pub variant: &'static Variant,
+    /// The source's and the variant's parameters, validated, in declaration order.
+    pub values: Values,
     /// Milliseconds between rows (signal) or between packets (feeds).
     pub tick_ms: u64,
     /// Rows kept.
     pub capacity: usize,
-    /// Seed of the source's randomness; `None` draws one when the stream starts.
-    pub seed: Option<u64>,
-    /// Signal: whether a new stream starts with `capacity` rows of history. MQTT: whether
-    /// retained messages are taken.
+    /// Whether a new stream starts with what the source has of the past.
     pub backfill: bool,
+}
+
+impl PartialEq for StreamSpec {
+    fn eq(&self, o: &Self) -> bool {
+        self.source.name() == o.source.name()
+            && self.variant.name == o.variant.name
+            && self.values == o.values
+            && (self.tick_ms, self.capacity, self.backfill) == (o.tick_ms, o.capacity, o.backfill)
+    }
 }
 
 impl Default for StreamSpec {
     /// The default query: a random walk every 100 ms, 1 000 rows, with history.
     fn default() -> Self {
+        let source = crate::source::SOURCES[0];
+        let variant = &source.variants()[0];
         Self {
-            source: SourceSpec::Signal(Signal::RandomWalk {
-                start: 0.0,
-                spread: 1.0,
-            }),
+            source,
+            variant,
+            values: Values::defaults(source.params().iter().chain(variant.params)),
             tick_ms: 100,
             capacity: 1000,
-            seed: None,
             backfill: true,
         }
     }
@@ -295,366 +199,67 @@ impl StreamSpec {
     /// # Errors
     /// A [`QueryError`] naming the first bad field and what it allows.
     pub fn from_object(obj: &Map<String, Json>) -> Result<Self, QueryError> {
-        let q = Fields(obj);
-        let source = q.string("source", &["signal", "mqtt", "websocket"], "signal")?;
-        let tick_ms = q.integer("tickMs", 100, limits::MIN_TICK_MS, limits::MAX_TICK_MS)?;
-        let capacity = q.integer("capacity", 1000, 1, limits::MAX_CAPACITY)? as usize;
-        let backfill = q.boolean("backfill", true)?;
-        let source = match source {
-            "mqtt" => SourceSpec::Mqtt {
-                topic: q.topic_filter("topic")?,
-                feed: q.feed()?,
-            },
-            "websocket" => SourceSpec::WebSocket {
-                path: q.ws_path("path")?,
-                feed: q.feed()?,
-            },
-            _ => {
-                let signal = q.signal()?;
-                return Ok(StreamSpec {
-                    source: SourceSpec::Signal(signal),
-                    tick_ms,
-                    capacity,
-                    seed: q.optional_integer("seed", 0, limits::MAX_SEED)?,
-                    backfill,
+        let source = read_source(obj)?;
+        let tick_ms = read_integer(&TICK_MS, obj)?;
+        let capacity = read_integer(&CAPACITY, obj)? as usize;
+        let backfill = matches!(
+            BACKFILL.read(obj)?,
+            Some(crate::param::Value::Boolean(true))
+        );
+        let variant = match source.variant_param() {
+            Some(p) => {
+                let name = p.read(obj)?.and_then(|v| match v {
+                    crate::param::Value::Choice(c) => Some(c),
+                    _ => None,
                 });
+                let variants = source.variants();
+                name.and_then(|n| variants.iter().find(|v| v.name == n))
+                    .unwrap_or(&variants[0])
             }
+            None => &source.variants()[0],
         };
-        Ok(StreamSpec {
+        let values = Values::read(source.params().iter().chain(variant.params), obj)?;
+        let spec = Self {
             source,
+            variant,
+            values,
             tick_ms,
             capacity,
-            seed: None, // feeds have no randomness
             backfill,
-        })
+        };
+        source.validate(&spec)?;
+        Ok(spec)
+    }
+
+    /// The seed of a stream's randomness, when the query gave one (signals).
+    pub fn seed(&self) -> Option<u64> {
+        self.values.integer("seed")
     }
 }
 
-/// Typed access to a query's fields, each read with its default and bounds.
-struct Fields<'a>(&'a Map<String, Json>);
-
-impl Fields<'_> {
-    /// A present, non-null value.
-    fn get(&self, key: &str) -> Option<&Json> {
-        self.0.get(key).filter(|v| !v.is_null())
-    }
-
-    fn signal(&self) -> Result<Signal, QueryError> {
-        let q = self;
-        let names: Vec<&str> = SignalKind::ALL.iter().map(|k| k.as_str()).collect();
-        let kind = SignalKind::parse(q.string("signal", &names, "random_walk")?)
-            .unwrap_or(SignalKind::RandomWalk);
-        Ok(match kind {
-            SignalKind::RandomWalk => Signal::RandomWalk {
-                start: q.number("start", 0.0)?,
-                spread: q.number_at_least("spread", 1.0, 0.0)?,
-            },
-            SignalKind::Random => {
-                let (min, max) = (q.number("min", 0.0)?, q.number("max", 1.0)?);
-                if min >= max {
-                    return Err(QueryError::new(
-                        "max",
-                        format!("must be greater than `min` ({min}), got {max}"),
-                    ));
-                }
-                Signal::Random { min, max }
-            }
-            SignalKind::Sine | SignalKind::Square | SignalKind::Sawtooth => Signal::Wave {
-                kind,
-                amplitude: q.number("amplitude", 1.0)?,
-                period_ms: q.integer("periodMs", 10_000, 1, 365 * 24 * 3_600_000)?,
-                offset: q.number("offset", 0.0)?,
-            },
-            SignalKind::Counter => Signal::Counter {
-                offset: q.number("offset", 0.0)?,
-                step: q.number("step", 1.0)?,
-            },
-        })
-    }
-
-    /// A required, non-empty string of at most `max` bytes without control characters.
-    fn text(&self, key: &str, max: usize, what: &str) -> Result<Option<&str>, QueryError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Json::String(s)) if s.is_empty() => Ok(None),
-            Some(Json::String(s)) => {
-                if s.len() > max {
-                    return Err(QueryError::new(
-                        key,
-                        format!("{} bytes; at most {max} are allowed", s.len()),
-                    ));
-                }
-                if s.chars().any(char::is_control) {
-                    return Err(QueryError::new(
-                        key,
-                        "control characters (line breaks, tabs, NUL, ...) are not allowed",
-                    ));
-                }
-                Ok(Some(s))
-            }
-            Some(other) => Err(QueryError::new(
-                key,
-                format!("expected a string ({what}), got {}", kind_of(other)),
-            )),
-        }
-    }
-
-    /// An MQTT topic filter (MQTT 3.1.1 section 4.7).
-    fn topic_filter(&self, key: &str) -> Result<String, QueryError> {
-        let topic = self
-            .text(key, limits::MAX_TOPIC_LEN, "an MQTT topic filter")?
-            .ok_or_else(|| {
-                QueryError::new(
-                    key,
-                    "required for source mqtt: a topic filter such as sensors/+/temperature",
-                )
-            })?;
-        // MQTT 3.1.1 section 1.5.3: a broker may (mosquitto does) drop the connection of a
-        // client that sends a non-character, and that connection is every channel's of the
-        // data source.
-        if let Some(c) = topic.chars().find(|c| is_noncharacter(*c)) {
-            return Err(QueryError::new(
-                key,
-                format!(
-                    "U+{:04X} is a Unicode non-character, which MQTT topics may not hold",
-                    u32::from(c)
-                ),
-            ));
-        }
-        let lower = topic.to_ascii_lowercase();
-        if lower.starts_with("$share/") || lower.starts_with("$queue/") {
-            return Err(QueryError::new(
-                key,
-                "shared subscriptions ($share/..., $queue/...) are not allowed: the plugin \
-                 would take messages away from the other members of the group",
-            ));
-        }
-        let levels: Vec<&str> = topic.split('/').collect();
-        for (i, level) in levels.iter().enumerate() {
-            if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-                return Err(QueryError::new(
-                    key,
-                    "`#` must be a whole level and the last one (sensors/#)",
-                ));
-            }
-            if level.contains('+') && *level != "+" {
-                return Err(QueryError::new(
-                    key,
-                    "`+` must be a whole level (sensors/+/temperature)",
-                ));
-            }
-        }
-        Ok(topic.to_owned())
-    }
-
-    /// A WebSocket path: appended to the data source's URL, so it can name no other host.
-    fn ws_path(&self, key: &str) -> Result<String, QueryError> {
-        let path = self
-            .text(key, limits::MAX_WS_PATH_LEN, "a path such as /prices")?
-            .ok_or_else(|| {
-                QueryError::new(key, "required for source websocket: a path such as /prices")
-            })?;
-        let refuse = |why: &str| {
-            Err(QueryError::new(key, format!("{why}; a path is appended to the data source's URL and cannot name another host")))
-        };
-        if !path.starts_with('/') {
-            return refuse("must start with /");
-        }
-        if path.starts_with("//") {
-            return refuse("may not start with //");
-        }
-        if path.contains("://") {
-            return refuse("may not contain ://");
-        }
-        let lower = path.to_ascii_lowercase();
-        if path.contains("..")
-            || lower.contains("%2e%2e")
-            || lower.contains(".%2e")
-            || lower.contains("%2e.")
-        {
-            return refuse("may not contain ..");
-        }
-        if let Some(c) = path
-            .chars()
-            .find(|c| !c.is_ascii_graphic() || "\\#\"<>^`{|}".contains(*c))
-        {
-            return refuse(&format!(
-                "may not contain {c:?} (only URL characters are allowed)"
-            ));
-        }
-        Ok(path.to_owned())
-    }
-
-    /// `timePath` and `fields`.
-    fn feed(&self) -> Result<FeedSpec, QueryError> {
-        let time_path = self
-            .text(
-                "timePath",
-                limits::MAX_TIME_PATH_LEN,
-                "a key such as ts or meta.time",
-            )?
-            .map(str::to_owned);
-        let fields = match self.get("fields") {
-            None => None,
-            Some(Json::Array(items)) => {
-                if items.len() > limits::MAX_FIELD_NAMES {
-                    return Err(QueryError::new(
-                        "fields",
-                        format!(
-                            "{} names; at most {} are allowed",
-                            items.len(),
-                            limits::MAX_FIELD_NAMES
-                        ),
-                    ));
-                }
-                let mut names = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        Json::String(s) if !s.is_empty() => {
-                            if s.len() > limits::MAX_FIELD_NAME_LEN {
-                                return Err(QueryError::new(
-                                    "fields",
-                                    format!(
-                                        "a name of {} bytes; at most {} are allowed",
-                                        s.len(),
-                                        limits::MAX_FIELD_NAME_LEN
-                                    ),
-                                ));
-                            }
-                            if s.chars().any(char::is_control) {
-                                return Err(QueryError::new(
-                                    "fields",
-                                    "control characters are not allowed in names",
-                                ));
-                            }
-                            names.push(s.clone());
-                        }
-                        other => {
-                            return Err(QueryError::new(
-                                "fields",
-                                format!("expected non-empty strings, got {}", kind_of(other)),
-                            ))
-                        }
-                    }
-                }
-                names.sort();
-                names.dedup();
-                (!names.is_empty()).then_some(names)
-            }
-            Some(other) => {
-                return Err(QueryError::new(
-                    "fields",
-                    format!("expected an array of field names, got {}", kind_of(other)),
-                ))
-            }
-        };
-        Ok(FeedSpec { time_path, fields })
-    }
-
-    fn string<'s>(
-        &'s self,
-        key: &str,
-        allowed: &[&'s str],
-        default: &'s str,
-    ) -> Result<&'s str, QueryError> {
-        let list = allowed.join(", ");
-        match self.get(key) {
-            None => Ok(default),
-            Some(Json::String(s)) if s.is_empty() => Ok(default),
-            Some(Json::String(s)) => allowed
-                .iter()
-                .find(|a| **a == s.as_str())
-                .copied()
-                .ok_or_else(|| {
-                    QueryError::new(key, format!("unknown value {s:?}; allowed: {list}"))
-                }),
-            Some(other) => Err(QueryError::new(
-                key,
-                format!("expected a string (one of: {list}), got {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn number(&self, key: &str, default: f64) -> Result<f64, QueryError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Json::Number(n)) => {
-                let x = n.as_f64().unwrap_or(f64::INFINITY);
-                if x.abs() > limits::MAX_ABS_PARAM {
-                    return Err(QueryError::new(
-                        key,
-                        format!("{x} is out of range; allowed: -1e15 ..= 1e15"),
-                    ));
-                }
-                Ok(x)
-            }
-            Some(other) => Err(QueryError::new(
-                key,
-                format!("expected a number, got {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn number_at_least(&self, key: &str, default: f64, min: f64) -> Result<f64, QueryError> {
-        let x = self.number(key, default)?;
-        if x < min {
-            return Err(QueryError::new(
-                key,
-                format!("must be at least {min}, got {x}"),
-            ));
-        }
-        Ok(x)
-    }
-
-    fn optional_integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, QueryError> {
-        let Some(v) = self.get(key) else {
-            return Ok(None);
-        };
-        let range = format!("allowed: an integer in {min} ..= {max}");
-        match v {
-            Json::Number(n) => match n.as_u64() {
-                Some(x) if (min..=max).contains(&x) => Ok(Some(x)),
-                _ => Err(QueryError::new(
-                    key,
-                    format!("{n} is out of range; {range}"),
-                )),
-            },
-            other => Err(QueryError::new(
-                key,
-                format!("expected an integer, got {}; {range}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn integer(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, QueryError> {
-        Ok(self.optional_integer(key, min, max)?.unwrap_or(default))
-    }
-
-    fn boolean(&self, key: &str, default: bool) -> Result<bool, QueryError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Json::Bool(b)) => Ok(*b),
-            Some(other) => Err(QueryError::new(
-                key,
-                format!("expected true or false, got {}", kind_of(other)),
-            )),
-        }
+/// `source`: a name from the registry, `signal` when absent.
+fn read_source(obj: &Map<String, Json>) -> Result<&'static dyn SourceKind, QueryError> {
+    let names = crate::source::names().join(", ");
+    match obj.get("source").filter(|v| !v.is_null()) {
+        None => Ok(crate::source::SOURCES[0]),
+        Some(Json::String(s)) if s.is_empty() => Ok(crate::source::SOURCES[0]),
+        Some(Json::String(s)) => crate::source::lookup(s).ok_or_else(|| {
+            QueryError::new("source", format!("unknown value {s:?}; allowed: {names}"))
+        }),
+        Some(other) => Err(QueryError::new(
+            "source",
+            format!(
+                "expected a string (one of: {names}), got {}",
+                kind_of(other)
+            ),
+        )),
     }
 }
 
-/// Unicode non-characters: U+FDD0..=U+FDEF and the last two code points of every plane.
-fn is_noncharacter(c: char) -> bool {
-    let cp = u32::from(c);
-    (0xFDD0..=0xFDEF).contains(&cp) || cp & 0xFFFE == 0xFFFE
-}
-
-fn kind_of(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+/// A parameter with a default, as an integer.
+fn read_integer(p: &Param, obj: &Map<String, Json>) -> Result<u64, QueryError> {
+    match p.read(obj)? {
+        Some(crate::param::Value::Integer(x)) => Ok(x),
+        _ => Err(p.error("expected an integer")),
     }
 }

@@ -460,49 +460,86 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
         &self,
         _request: Request<pluginv2::CollectMetricsRequest>,
     ) -> Result<Response<pluginv2::CollectMetricsResponse>, Status> {
-        use crate::source::metrics;
+        use std::fmt::Write as _;
         use std::sync::atomic::Ordering::Relaxed;
-        let (mqtt, websocket) = self.hub.connection_count();
         let used = self.hub.budget().used();
         let limits = self.hub.config().limits;
-        let text = format!(
-            "# HELP ringstream_channels Live stream channels open.\n\
-             # TYPE ringstream_channels gauge\n\
-             ringstream_channels {}\n\
-             # HELP ringstream_memory_bytes Bytes the channels hold (rows, queues, parsing state).\n\
-             # TYPE ringstream_memory_bytes gauge\n\
-             ringstream_memory_bytes {}\n\
-             # HELP ringstream_memory_limit_bytes The memory budget (max_memory_mb).\n\
-             # TYPE ringstream_memory_limit_bytes gauge\n\
-             ringstream_memory_limit_bytes {}\n\
-             # HELP ringstream_signal_rows_per_second Signal rows the channels produce per second.\n\
-             # TYPE ringstream_signal_rows_per_second gauge\n\
-             ringstream_signal_rows_per_second {}\n\
-             # HELP ringstream_connections MQTT and WebSocket connections open.\n\
-             # TYPE ringstream_connections gauge\n\
-             ringstream_connections{{source=\"mqtt\"}} {mqtt}\n\
-             ringstream_connections{{source=\"websocket\"}} {websocket}\n\
-             # HELP ringstream_feed_messages_total Messages received from MQTT and WebSocket.\n\
-             # TYPE ringstream_feed_messages_total counter\n\
-             ringstream_feed_messages_total {}\n\
-             # HELP ringstream_feed_rows_total Rows made from them.\n\
-             # TYPE ringstream_feed_rows_total counter\n\
-             ringstream_feed_rows_total {}\n\
-             # HELP ringstream_feed_skipped_total Messages skipped (malformed, too large, empty).\n\
-             # TYPE ringstream_feed_skipped_total counter\n\
-             ringstream_feed_skipped_total {}\n\
-             # HELP ringstream_feed_reconnects_total Reconnects of MQTT and WebSocket connections.\n\
-             # TYPE ringstream_feed_reconnects_total counter\n\
-             ringstream_feed_reconnects_total {}\n",
-            self.hub.channel_count(),
-            used.bytes,
-            limits.memory_bytes(),
-            used.rows_per_second,
-            metrics::MESSAGES.load(Relaxed),
-            metrics::ROWS.load(Relaxed),
-            metrics::SKIPPED.load(Relaxed),
-            metrics::RECONNECTS.load(Relaxed),
+        let feed = self.hub.feed_metrics();
+        let mut text = String::new();
+        let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(String, u64)]| {
+            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(text, "{name}{labels} {value}");
+            }
+        };
+        let one = |v: u64| vec![(String::new(), v)];
+        gauge(
+            "ringstream_channels",
+            "Live stream channels open.",
+            "gauge",
+            &one(self.hub.channel_count() as u64),
         );
+        gauge(
+            "ringstream_memory_bytes",
+            "Bytes the channels hold (rows, queues, parsing state).",
+            "gauge",
+            &one(used.bytes),
+        );
+        gauge(
+            "ringstream_memory_limit_bytes",
+            "The memory budget (max_memory_mb).",
+            "gauge",
+            &one(limits.memory_bytes()),
+        );
+        gauge(
+            "ringstream_signal_rows_per_second",
+            "Signal rows the channels produce per second.",
+            "gauge",
+            &one(used.rows_per_second),
+        );
+        let connections: Vec<(String, u64)> = crate::source::SOURCES
+            .iter()
+            .filter(|s| s.needs_connection())
+            .map(|s| {
+                let live = self
+                    .hub
+                    .connection_count()
+                    .iter()
+                    .find(|(name, _)| *name == s.name())
+                    .map_or(0, |(_, n)| *n);
+                (format!("{{source=\"{}\"}}", s.name()), live as u64)
+            })
+            .collect();
+        gauge(
+            "ringstream_connections",
+            "Connections of the message feeds open.",
+            "gauge",
+            &connections,
+        );
+        for (name, help, counter) in [
+            (
+                "ringstream_feed_messages_total",
+                "Messages received from the message feeds.",
+                &feed.messages,
+            ),
+            (
+                "ringstream_feed_rows_total",
+                "Rows made from them.",
+                &feed.rows,
+            ),
+            (
+                "ringstream_feed_skipped_total",
+                "Messages skipped (malformed, too large or complex, empty).",
+                &feed.skipped,
+            ),
+            (
+                "ringstream_feed_reconnects_total",
+                "Reconnects of the message feeds' connections.",
+                &feed.reconnects,
+            ),
+        ] {
+            gauge(name, help, "counter", &one(counter.load(Relaxed)));
+        }
         Ok(Response::new(pluginv2::CollectMetricsResponse {
             metrics: Some(pluginv2::collect_metrics_response::Payload {
                 prometheus: text.into_bytes(),
@@ -599,41 +636,43 @@ impl pluginv2::stream_server::Stream for RingstreamService {
 }
 
 /// CheckHealth's verdict: every configured connection is made for real (credentials
-/// included), each within [`HEALTH_TIMEOUT`]; the message says what worked and what failed,
-/// never a secret.
+/// included), each within [`HEALTH_TIMEOUT`], all at once; the message says what worked and
+/// what failed, never a secret.
 async fn health(settings: Option<&Settings>, channels: usize) -> (HealthStatus, String) {
-    let Some(settings) = settings.filter(|s| s.mqtt.is_some() || s.websocket.is_some()) else {
+    let checks =
+        futures_util::future::join_all(crate::source::SOURCES.iter().map(|source| async move {
+            match settings {
+                Some(s) => source.check(s, HEALTH_TIMEOUT).await.map(|o| (*source, o)),
+                None => None,
+            }
+        }))
+        .await;
+    let outcomes: Vec<_> = checks.into_iter().flatten().collect();
+    if outcomes.is_empty() {
+        let names: Vec<&str> = crate::source::SOURCES
+            .iter()
+            .filter(|s| s.needs_connection())
+            .map(|s| s.display_name())
+            .collect();
         return (
             HealthStatus::Ok,
             format!(
-                "Ringstream is working: no MQTT or WebSocket connection is configured, so only \
-                 the signal source is available ({channels} live stream(s) open)"
+                "Ringstream is working: no {} connection is configured, so only the signal \
+                 source is available ({channels} live stream(s) open)",
+                names.join(" or ")
             ),
         );
-    };
-    let mqtt = async {
-        match settings.mqtt {
-            Some(_) => Some(crate::source::check_mqtt(settings, HEALTH_TIMEOUT).await),
-            None => None,
-        }
-    };
-    let websocket = async {
-        match settings.websocket {
-            Some(_) => Some(crate::source::check_websocket(settings, HEALTH_TIMEOUT).await),
-            None => None,
-        }
-    };
-    let (mqtt, websocket) = tokio::join!(mqtt, websocket);
+    }
     let mut ok = true;
     let mut parts = Vec::new();
-    for (name, outcome) in [("MQTT", mqtt), ("WebSocket", websocket)] {
+    for (source, outcome) in outcomes {
+        let name = source.display_name();
         match outcome {
-            Some(Ok(m)) => parts.push(format!("{name}: {m}.")),
-            Some(Err(m)) => {
+            Ok(m) => parts.push(format!("{name}: {m}.")),
+            Err(m) => {
                 ok = false;
                 parts.push(format!("{name} failed: {m}."));
             }
-            None => {}
         }
     }
     let status = if ok {

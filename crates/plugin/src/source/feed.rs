@@ -15,8 +15,8 @@
 //! the lock only to add the new fields and push the rows.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::Ordering;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -27,7 +27,8 @@ use tokio::time::Instant;
 use tokio_rustls::rustls;
 
 use super::payload::{FxBuild, ParsedRow, RowBuilder, Stats, MAX_PAYLOAD_BYTES};
-use crate::hub::{lock, RowSink};
+use super::{ConnectionRegistry, RowSink};
+use crate::hub::lock;
 use crate::settings::TlsSettings;
 use crate::PluginError;
 
@@ -216,34 +217,24 @@ pub(crate) enum LinkState {
     },
 }
 
-/// Process-wide counters for CollectMetrics.
-pub mod metrics {
-    use std::sync::atomic::AtomicU64;
-
+/// Counters of the message feeds for CollectMetrics, owned by the hub and shared with every
+/// feed channel and connection.
+#[derive(Debug, Default)]
+pub struct FeedMetrics {
     /// Messages received by all feed channels.
-    pub static MESSAGES: AtomicU64 = AtomicU64::new(0);
+    pub messages: AtomicU64,
     /// Rows made from them.
-    pub static ROWS: AtomicU64 = AtomicU64::new(0);
-    /// Messages skipped (malformed, oversized, empty).
-    pub static SKIPPED: AtomicU64 = AtomicU64::new(0);
+    pub rows: AtomicU64,
+    /// Messages skipped (malformed, oversized, too complex, empty).
+    pub skipped: AtomicU64,
     /// Reconnects of MQTT and WebSocket connections.
-    pub static RECONNECTS: AtomicU64 = AtomicU64::new(0);
+    pub reconnects: AtomicU64,
 }
 
 /// Exponential backoff with jitter for reconnects.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Backoff {
     attempt: u32,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            attempt: 0,
-            hasher: std::collections::hash_map::RandomState::new(),
-        }
-    }
 }
 
 impl Backoff {
@@ -254,10 +245,7 @@ impl Backoff {
             .saturating_mul(1 << self.attempt.min(16))
             .min(BACKOFF_MAX);
         self.attempt = self.attempt.saturating_add(1);
-        let mut h = self.hasher.build_hasher();
-        h.write_u32(self.attempt);
-        let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-        full.mul_f64(0.5 + 0.5 * unit)
+        full.mul_f64(0.5 + 0.5 * crate::rand::unit_f64())
     }
 
     /// Back to the shortest delay.
@@ -302,9 +290,10 @@ impl<K: Hash + Eq + Clone, V> Registry<K, V> {
         map.insert(key.clone(), Arc::downgrade(&v));
         Ok(v)
     }
+}
 
-    /// Connections alive now.
-    pub(crate) fn live(&self) -> usize {
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> ConnectionRegistry for Registry<K, V> {
+    fn live(&self) -> usize {
         lock(&self.map)
             .values()
             .filter(|w| w.strong_count() > 0)
@@ -315,6 +304,8 @@ impl<K: Hash + Eq + Clone, V> Registry<K, V> {
 /// How a channel's [`consume`] loop names its connection in notices.
 #[derive(Debug, Clone)]
 pub(crate) struct FeedLabel {
+    /// The counters the channel adds to.
+    pub(crate) metrics: Arc<FeedMetrics>,
     /// `MQTT` or `WebSocket`.
     pub(crate) kind: &'static str,
     /// The server, as `scheme://host:port` (never a URL's path or query: they could hold a
@@ -432,7 +423,8 @@ impl Consumer {
         let fields = self.rows.take_new_fields();
         let notices = self.refresh(now);
         let held = self.rows.heap_bytes() as u64;
-        let unstored = sink.batch(|b| {
+        let mut unstored = 0;
+        sink.batch(|b| {
             for field in fields {
                 if b.add_field(field).is_err() {
                     break;
@@ -440,7 +432,6 @@ impl Consumer {
             }
             let width = b.fields().len();
             let mut row = Vec::with_capacity(width);
-            let mut unstored = 0;
             for p in &parsed {
                 p.cells(width, &mut row);
                 if b.push_row(&row).is_err() {
@@ -451,7 +442,6 @@ impl Consumer {
                 b.set_notices(notices);
             }
             b.set_held_bytes(held);
-            unstored
         });
         for _ in 0..unstored {
             // Cannot happen (every cell was converted to its field's type); counted rather
@@ -547,9 +537,13 @@ impl Consumer {
     fn refresh(&mut self, now: Instant) -> Option<Vec<Notice>> {
         let stats = self.rows.stats();
         let before = self.stats_counted;
-        metrics::MESSAGES.fetch_add(stats.messages - before.messages, Ordering::Relaxed);
-        metrics::ROWS.fetch_add(stats.rows.saturating_sub(before.rows), Ordering::Relaxed);
-        metrics::SKIPPED.fetch_add(stats.skipped() - before.skipped(), Ordering::Relaxed);
+        let m = &self.label.metrics;
+        m.messages
+            .fetch_add(stats.messages - before.messages, Ordering::Relaxed);
+        m.rows
+            .fetch_add(stats.rows.saturating_sub(before.rows), Ordering::Relaxed);
+        m.skipped
+            .fetch_add(stats.skipped() - before.skipped(), Ordering::Relaxed);
         self.stats_counted = stats;
 
         let noteworthy = |s: &Stats| (s.skipped(), s.bad_time, s.mismatched, s.dropped);
@@ -767,11 +761,6 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// Reconnects counted for metrics.
-pub(crate) fn count_reconnect() {
-    metrics::RECONNECTS.fetch_add(1, Ordering::Relaxed);
-}
-
 /// A connection's shared state, as the reporting below needs it: its link and the queues of
 /// the channels reading it.
 pub(crate) trait Link {
@@ -814,7 +803,13 @@ pub(crate) async fn report_down<L: Link>(
 
 /// Marks the connection up; after a failure, counts the reconnect and tells every channel
 /// (the end of the gap).
-pub(crate) async fn report_up<L: Link>(shared: &Mutex<L>, kind: &str, endpoint: &str, at_ms: i64) {
+pub(crate) async fn report_up<L: Link>(
+    shared: &Mutex<L>,
+    kind: &str,
+    endpoint: &str,
+    at_ms: i64,
+    metrics: &FeedMetrics,
+) {
     let was_down = {
         let mut shared = lock(shared);
         let link = shared.link_mut();
@@ -824,7 +819,7 @@ pub(crate) async fn report_up<L: Link>(shared: &Mutex<L>, kind: &str, endpoint: 
     };
     tracing::info!(%endpoint, "{kind} connected");
     if let Some(queues) = was_down {
-        count_reconnect();
+        metrics.reconnects.fetch_add(1, Ordering::Relaxed);
         deliver(&queues, Delivery::Up { at_ms }).await;
     }
 }

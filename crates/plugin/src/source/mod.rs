@@ -1,70 +1,235 @@
-//! Sources: where a stream's rows come from. A new source is one file implementing
-//! [`Source`] (and one arm in the hub's dispatch over [`SourceSpec`](crate::query::SourceSpec)).
+//! Sources: where a stream's rows come from, and the one contract every source implements.
 //!
-//! - [`SignalSource`]: synthetic signals, with history.
-//! - [`MqttSource`]: an MQTT topic filter on the data source's broker.
-//! - [`WebSocketSource`]: a WebSocket feed on the data source's server.
+//! # Map
+//! - [`SourceKind`]: one kind of source, as the plugin sees it: its query parameters
+//!   ([`Param`]s, declared once), its channel-path [`Layout`], its settings section, how it
+//!   opens a stream and how it checks its connection. [`SOURCES`] is the registry.
+//! - [`Source`]: one stream's producer (its fields, its history, its `run`).
+//! - [`RowSink`] and [`Batch`]: what a producer may do to its channel (push rows, add
+//!   fields, set notices, say what it holds) — never the ring itself.
+//! - The sources: [`signal`] (synthetic signals, with history), [`mqtt`] (an MQTT topic filter
+//!   on the data source's broker), [`websocket`] (a feed on the data source's WebSocket
+//!   server). The two message feeds share [`payload`] (payloads to rows) and `feed`
+//!   (connections shared through a registry, reconnects, notices, TLS).
 //!
-//! The two message feeds share [`payload`] (payloads to rows) and `feed` (connections
-//! shared through a registry, reconnects, notices, TLS).
+//! Architecture invariant: a source module depends only on this module's API, the frame
+//! crate and its own settings section; the hub and the services know sources only through
+//! [`SOURCES`].
+//!
+//! # Adding a source
+//! 1. Write `src/source/<name>.rs`: a unit struct implementing [`SourceKind`] (name, params,
+//!    layout, `open`), and the [`Source`] its `open` returns. `cargo xtask new-source NAME`
+//!    writes a compiling skeleton with one parameter and its test.
+//! 2. Add `pub mod <name>;` and one line to [`SOURCES`] below.
+//! 3. Run `cargo xtask schema` (the exported query schema gains the source's branch; CI fails
+//!    while it is stale) and `cargo test`.
 
 pub(crate) mod feed;
-mod mqtt;
+pub mod mqtt;
 pub mod payload;
-mod signal;
-mod websocket;
+pub mod signal;
+pub mod websocket;
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringstream_frame::Field;
+use ringstream_frame::{Field, Notice, RingFrame, Value};
 
-pub use feed::metrics;
-pub use mqtt::{topic_matches, MqttSource};
-pub use signal::SignalSource;
-pub use websocket::WebSocketSource;
+pub use feed::FeedMetrics;
+pub use mqtt::topic_matches;
 
-use crate::hub::{Batch, RowSink};
-use crate::settings::{InstanceKey, Settings};
+use crate::budget::{Budget, Requester};
+use crate::clock::Clock;
+use crate::hub::lock;
+use crate::limits::Limits;
+use crate::param::Param;
+use crate::query::StreamSpec;
+use crate::settings::Settings;
 use crate::PluginError;
 
-/// The connections the hub's channels share: one MQTT connection per data source instance,
-/// one WebSocket connection per instance and path. Each lives while a channel holds it.
-#[derive(Debug, Default)]
-pub(crate) struct Connections {
-    pub(crate) mqtt: feed::Registry<InstanceKey, mqtt::MqttConnection>,
-    pub(crate) websocket: feed::Registry<(InstanceKey, String), websocket::WsFeed>,
+/// Every source the plugin knows, in the order the docs and the editor list them. The one
+/// place a new source is added.
+pub static SOURCES: &[&dyn SourceKind] = &[&signal::SIGNAL, &mqtt::MQTT, &websocket::WEBSOCKET];
+
+/// The source called `name` (the `source` of a query).
+pub fn lookup(name: &str) -> Option<&'static dyn SourceKind> {
+    SOURCES.iter().copied().find(|s| s.name() == name)
 }
 
-impl Connections {
-    /// Connections open now (MQTT, WebSocket).
-    pub(crate) fn live(&self) -> (usize, usize) {
-        (self.mqtt.live(), self.websocket.live())
+/// The names of every source, in registry order.
+pub fn names() -> Vec<&'static str> {
+    SOURCES.iter().map(|s| s.name()).collect()
+}
+
+/// A variant of a source (the signal source's kinds), with its own parameters.
+#[derive(Debug)]
+pub struct Variant {
+    /// The name in queries (the variant parameter's value) and channel paths.
+    pub name: &'static str,
+    /// What it is, in one line.
+    pub doc: &'static str,
+    /// Its parameters, in channel-path order.
+    pub params: &'static [Param],
+}
+
+/// How a source's streams are written as channel paths: `v1/<segment>/…`.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// The second segment: the source's path name (`mqtt`, `ws`), or `None` when it is the
+    /// variant's name (`v1/sine/…`).
+    pub segment: Option<&'static str>,
+    /// The query keys in path order, the common ones (`tickMs`, `capacity`, `backfill`)
+    /// included; [`VARIANT_PARAMS`] stands for the variant's parameters.
+    pub order: &'static [&'static str],
+    /// A text parameter written last, after `/<marker>/`, keeping its `/`s.
+    pub tail: Option<Tail>,
+}
+
+/// In a [`Layout`]'s order: the variant's parameters, in their declaration order.
+pub const VARIANT_PARAMS: &str = "*";
+
+/// The trailing text of a channel path.
+#[derive(Debug, Clone, Copy)]
+pub struct Tail {
+    /// The segment before it (`topic`, `path`).
+    pub marker: &'static str,
+    /// The parameter it holds.
+    pub param: &'static str,
+    /// A prefix every value has, left out of the path (`/` of a WebSocket path).
+    pub strip_prefix: Option<&'static str>,
+}
+
+/// What a source needs to open a stream: the request's data source settings, the shared
+/// connection registries, the clock, the limits and the budget.
+#[derive(Debug)]
+pub struct OpenContext<'a> {
+    /// The data source instance's settings (`None` for sources that read none).
+    pub settings: Option<&'a Arc<Settings>>,
+    /// Connections shared between channels, one registry per source.
+    pub connections: &'a Connections,
+    /// Where row times come from.
+    pub clock: Arc<dyn Clock>,
+    /// The process's limits.
+    pub limits: &'a Limits,
+    /// The budget, for what a source charges beyond its channel (connections).
+    pub budget: &'a Budget,
+    /// Who asks.
+    pub who: &'a Requester,
+    /// The feed counters CollectMetrics reports.
+    pub metrics: &'a Arc<FeedMetrics>,
+}
+
+/// A future a source returns from an object-safe method.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One kind of source: everything the plugin knows about it, in one module.
+///
+/// Lifecycle: the query layer reads a query's parameters with [`params`](Self::params) and
+/// [`variants`](Self::variants) and asks [`validate`](Self::validate) for rules between them;
+/// the channel layer writes and parses paths by [`layout`](Self::layout); the hub calls
+/// [`open`](Self::open) once per new channel and runs the [`Source`] it returns; CheckHealth
+/// calls [`check`](Self::check).
+pub trait SourceKind: Send + Sync + 'static {
+    /// The `source` value of its queries.
+    fn name(&self) -> &'static str;
+
+    /// How people call it in messages ("MQTT").
+    fn display_name(&self) -> &'static str;
+
+    /// What it is, in one line.
+    fn doc(&self) -> &'static str;
+
+    /// Its parameters (beyond the common ones and its variants' own).
+    fn params(&self) -> &'static [Param];
+
+    /// Its variants; one, named like the source, when it has none.
+    fn variants(&self) -> &'static [Variant];
+
+    /// The parameter that picks the variant (`signal`), when there are several.
+    fn variant_param(&self) -> Option<&'static Param> {
+        None
+    }
+
+    /// How its channel paths read.
+    fn layout(&self) -> Layout;
+
+    /// Rules between parameters, after each was checked on its own.
+    ///
+    /// # Errors
+    /// A [`QueryError`](crate::query::QueryError) naming the parameter to change.
+    fn validate(&self, spec: &StreamSpec) -> Result<(), crate::query::QueryError> {
+        let _ = spec;
+        Ok(())
+    }
+
+    /// Whether its streams read a connection of the data source: they then belong to one
+    /// data source instance, and need its settings.
+    fn needs_connection(&self) -> bool {
+        false
+    }
+
+    /// The data source setting without which its streams cannot connect (`mqttUrl`), named
+    /// in the error a query gets when it is missing.
+    fn required_setting(&self) -> &'static str {
+        ""
+    }
+
+    /// Signal rows per second a stream of `spec` produces (charged to the budget: CPU);
+    /// 0 for streams whose rate a server decides.
+    fn rows_per_second(&self, spec: &StreamSpec) -> u64 {
+        let _ = spec;
+        0
+    }
+
+    /// The producer of a new channel for `spec`.
+    ///
+    /// # Errors
+    /// When the data source lacks the connection, the budget refuses a new connection, or
+    /// the server refused what the query reads.
+    fn open(
+        &self,
+        spec: &StreamSpec,
+        ctx: &OpenContext<'_>,
+    ) -> Result<Box<dyn DynSource>, PluginError>;
+
+    /// CheckHealth: `None` when the data source configures no connection of this source,
+    /// else what a real connection with its settings did (never a secret).
+    fn check<'a>(
+        &'a self,
+        settings: &'a Settings,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Option<Result<String, String>>> {
+        let _ = (settings, timeout);
+        Box::pin(async { None })
     }
 }
 
-/// CheckHealth for MQTT: a real connection with the data source's credentials.
-pub(crate) async fn check_mqtt(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    mqtt::check(settings, timeout).await
+impl fmt::Debug for dyn SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SourceKind({})", self.name())
+    }
 }
 
-/// CheckHealth for WebSocket: a real handshake with the data source's headers.
-pub(crate) async fn check_websocket(
-    settings: &Settings,
-    timeout: Duration,
-) -> Result<String, String> {
-    websocket::check(settings, timeout).await
+impl PartialEq for dyn SourceKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
 }
 
 /// A producer of rows for one stream (one channel).
 ///
 /// Lifecycle, as the [`StreamHub`](crate::hub::StreamHub) drives it:
 /// 1. When a channel is first opened (by QueryData, SubscribeStream or RunStream), the hub
-///    creates the source, gives the ring its [`fields`](Source::fields), charges the channel
-///    to the requester (its rows, and [`held_bytes`](Source::held_bytes) for what the source
-///    keeps beside them), and, when the query asked for backfill, calls
-///    [`history`](Source::history) once, synchronously, so the very first QueryData already
-///    shows history.
+///    asks the stream's [`SourceKind`] to open it, gives the ring its
+///    [`fields`](Source::fields), charges the channel to the requester (its rows, and
+///    [`held_bytes`](Source::held_bytes) for what the source keeps beside them), and, when
+///    the query asked for backfill, calls [`history`](Source::history) once, synchronously,
+///    so the very first QueryData already shows history.
 /// 2. It then spawns [`run`](Source::run) on the tokio runtime. `run` pushes rows through the
 ///    [`RowSink`] for as long as it likes (each [`RowSink::batch`] holds the channel's lock:
 ///    read and parse outside it); a stream that should never end (a signal) never
@@ -78,7 +243,7 @@ pub(crate) async fn check_websocket(
 /// ```
 /// use std::future::Future;
 /// use ringstream_frame::{Field, FieldType, Value};
-/// use ringstream_plugin::{hub::RowSink, source::Source, PluginError};
+/// use ringstream_plugin::{source::{RowSink, Source}, PluginError};
 ///
 /// struct Ticker;
 ///
@@ -124,4 +289,224 @@ pub trait Source: Send + 'static {
 
     /// Produces live rows into `sink`; see the trait's lifecycle.
     fn run(self, sink: RowSink) -> impl Future<Output = Result<(), PluginError>> + Send;
+}
+
+/// A [`Source`] behind a pointer: what [`SourceKind::open`] returns (every `Source` is one).
+/// Its methods have their own names so that they never shadow a `Source`'s.
+pub trait DynSource: Send + 'static {
+    /// [`Source::fields`].
+    fn boxed_fields(&self) -> Vec<Field>;
+    /// [`Source::history`].
+    ///
+    /// # Errors
+    /// As [`Source::history`].
+    fn boxed_history(&mut self, batch: &mut Batch<'_>, now_ms: i64) -> Result<(), PluginError>;
+    /// [`Source::held_bytes`].
+    fn boxed_held_bytes(&self) -> u64;
+    /// [`Source::run`].
+    fn run_boxed(self: Box<Self>, sink: RowSink) -> BoxFuture<'static, Result<(), PluginError>>;
+}
+
+impl<S: Source> DynSource for S {
+    fn boxed_fields(&self) -> Vec<Field> {
+        self.fields()
+    }
+
+    fn boxed_history(&mut self, batch: &mut Batch<'_>, now_ms: i64) -> Result<(), PluginError> {
+        self.history(batch, now_ms)
+    }
+
+    fn boxed_held_bytes(&self) -> u64 {
+        self.held_bytes()
+    }
+
+    fn run_boxed(self: Box<Self>, sink: RowSink) -> BoxFuture<'static, Result<(), PluginError>> {
+        Box::pin((*self).run(sink))
+    }
+}
+
+/// The channel side of a [`RowSink`]: implemented by the hub.
+pub trait ChannelSink: Send + Sync + 'static {
+    /// Runs `f` with the channel locked, then applies what it did (budget, notices) and
+    /// wakes the channel's readers.
+    fn with_batch(&self, f: &mut dyn FnMut(&mut Batch<'_>));
+
+    /// The clock row times should come from.
+    fn clock(&self) -> &dyn Clock;
+}
+
+/// A source's handle to its channel: rows, fields and notices go in through it.
+#[derive(Clone)]
+pub struct RowSink(Arc<dyn ChannelSink>);
+
+impl fmt::Debug for RowSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RowSink")
+    }
+}
+
+impl RowSink {
+    /// A sink into `channel`.
+    pub fn new(channel: Arc<dyn ChannelSink>) -> Self {
+        Self(channel)
+    }
+
+    /// Pushes a row by position.
+    ///
+    /// # Errors
+    /// When the row does not fit the schema.
+    pub fn push_row(&self, row: &[Value<'_>]) -> Result<u64, PluginError> {
+        let mut out = Err(PluginError::Encode("the channel took no batch".into()));
+        self.batch(|b| out = b.push_row(row));
+        out
+    }
+
+    /// Runs `f` with the channel locked, to push several rows, add fields or set notices at
+    /// once; then the channel is kept within its budget and its readers are woken. Keep `f`
+    /// short: readers of this channel wait for it. Results come out through what `f`
+    /// captures.
+    pub fn batch(&self, f: impl FnOnce(&mut Batch<'_>)) {
+        let mut f = Some(f);
+        self.0.with_batch(&mut |b| {
+            if let Some(f) = f.take() {
+                f(b);
+            }
+        });
+    }
+
+    /// The clock row times should come from.
+    pub fn clock(&self) -> &dyn Clock {
+        self.0.clock()
+    }
+}
+
+/// What a source may do to its channel's frame in one [`RowSink::batch`]: push rows, add
+/// fields, set its notices and say what it holds. It never sees the ring itself, so the
+/// capacity, the append mode and the hub's own notices stay the hub's.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    ring: &'a mut RingFrame,
+    notices: Option<Vec<Notice>>,
+    held_bytes: Option<u64>,
+}
+
+/// What a batch leaves for the channel to apply.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// The source's new notices, when it set them.
+    pub notices: Option<Vec<Notice>>,
+    /// What the source holds now, when it said.
+    pub held_bytes: Option<u64>,
+}
+
+impl<'a> Batch<'a> {
+    /// A batch over `ring`: what the hub makes for each [`RowSink::batch`]; public so that a
+    /// source's own tests can drive it over a frame of theirs.
+    pub fn new(ring: &'a mut RingFrame) -> Self {
+        Self {
+            ring,
+            notices: None,
+            held_bytes: None,
+        }
+    }
+
+    /// What the batch leaves for the channel to apply.
+    pub fn into_outcome(self) -> BatchOutcome {
+        BatchOutcome {
+            notices: self.notices,
+            held_bytes: self.held_bytes,
+        }
+    }
+
+    /// Pushes a row by position: one value per field.
+    ///
+    /// # Errors
+    /// When the row does not fit the schema.
+    pub fn push_row(&mut self, row: &[Value<'_>]) -> Result<u64, PluginError> {
+        self.ring.push_row(row).map_err(PluginError::from)
+    }
+
+    /// Adds a field (older rows hold null in it); returns its index.
+    ///
+    /// # Errors
+    /// Past the frame's field limit.
+    pub fn add_field(&mut self, field: Field) -> Result<usize, PluginError> {
+        self.ring.add_field(field).map_err(PluginError::from)
+    }
+
+    /// The fields, in order.
+    pub fn fields(&self) -> &[Field] {
+        self.ring.fields()
+    }
+
+    /// The most rows the channel keeps now (the budget may have cut it below the query's).
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Replaces the source's notices on the frame (the hub's stay).
+    pub fn set_notices(&mut self, notices: Vec<Notice>) {
+        self.notices = Some(notices);
+    }
+
+    /// Says how many bytes the source holds for this channel beyond the frame and its
+    /// fixed holdings ([`Source::held_bytes`]), e.g. parsing state; charged to the channel.
+    pub fn set_held_bytes(&mut self, bytes: u64) {
+        self.held_bytes = Some(bytes);
+    }
+}
+
+/// A registry of a source's shared connections, as CollectMetrics counts them.
+pub trait ConnectionRegistry: Any + Send + Sync {
+    /// Connections alive now.
+    fn live(&self) -> usize;
+}
+
+/// The connections the hub's channels share: one registry per registry type (each source
+/// keeps its own), made on first use.
+#[derive(Default)]
+pub struct Connections {
+    registries: Mutex<HashMap<TypeId, Entry>>,
+}
+
+/// A registry under its source's name, as itself (for its source) and as something that
+/// counts connections (for metrics).
+type Entry = (
+    &'static str,
+    Arc<dyn Any + Send + Sync>,
+    Arc<dyn ConnectionRegistry>,
+);
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections").finish_non_exhaustive()
+    }
+}
+
+impl Connections {
+    /// The registry of type `R` (made empty on first use), labelled `source` in metrics.
+    pub fn registry<R: ConnectionRegistry + Default>(&self, source: &'static str) -> Arc<R> {
+        let mut map = lock(&self.registries);
+        let (_, any, _) = map.entry(TypeId::of::<R>()).or_insert_with(|| {
+            let r = Arc::new(R::default());
+            (
+                source,
+                Arc::clone(&r) as Arc<dyn Any + Send + Sync>,
+                r as Arc<dyn ConnectionRegistry>,
+            )
+        });
+        match Arc::clone(any).downcast::<R>() {
+            Ok(r) => r,
+            // The entry for `TypeId::of::<R>()` was made from an `R` above.
+            Err(_) => Arc::new(R::default()),
+        }
+    }
+
+    /// Connections open now, by source name.
+    pub fn live(&self) -> Vec<(&'static str, usize)> {
+        let map = lock(&self.registries);
+        let mut out: Vec<_> = map.values().map(|(name, _, r)| (*name, r.live())).collect();
+        out.sort_unstable();
+        out
+    }
 }

@@ -46,16 +46,190 @@ use rumqttc::{
 use tokio::time::Instant;
 
 use super::feed::{
-    self, Backoff, Delivery, FeedLabel, LinkState, Message, QueueTx, RateLimit, Registry,
+    self, Backoff, Delivery, FeedLabel, FeedMetrics, LinkState, Message, QueueTx, RateLimit,
+    Registry,
 };
-use super::payload::RowBuilder;
-use super::Source;
+use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
+use super::{
+    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Tail, Variant,
+};
 use crate::clock::Clock;
-use crate::hub::{lock, RowSink};
+use crate::hub::lock;
 use crate::limits::Limits;
-use crate::query::{SourceSpec, StreamSpec};
+use crate::param::{Kind, Param, Value as P, Values};
+use crate::query::{limits, StreamSpec};
 use crate::settings::{InstanceKey, MqttSettings, Settings};
 use crate::PluginError;
+
+/// The MQTT source, as the registry holds it.
+pub static MQTT: Mqtt = Mqtt;
+
+/// The MQTT source's kind (see [`SourceKind`]).
+#[derive(Debug)]
+pub struct Mqtt;
+
+/// `topic`: the topic filter a stream reads.
+pub const TOPIC: Param = Param {
+    name: "topic",
+    path_key: "topic",
+    kind: Kind::Text {
+        max_len: limits::MAX_TOPIC_LEN,
+        required: Some("required for source mqtt: a topic filter such as sensors/+/temperature"),
+        what: "an MQTT topic filter",
+        check: Some(check_topic_filter),
+    },
+    unit: None,
+    doc: "an MQTT topic filter: levels split by /, + a whole level, # the whole last level; no \
+          Unicode non-characters, no shared subscriptions ($share/, $queue/)",
+};
+
+static VARIANTS: [Variant; 1] = [Variant {
+    name: "mqtt",
+    doc: "the messages of a topic filter",
+    params: &[],
+}];
+
+impl SourceKind for Mqtt {
+    fn name(&self) -> &'static str {
+        "mqtt"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "MQTT"
+    }
+
+    fn doc(&self) -> &'static str {
+        "the messages of an MQTT topic filter on the data source's broker"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[TOPIC, TIME_PATH, FIELDS]
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        &VARIANTS
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            segment: Some("mqtt"),
+            order: &["tickMs", "capacity", "backfill", "timePath", "fields"],
+            tail: Some(Tail {
+                marker: "topic",
+                param: "topic",
+                strip_prefix: None,
+            }),
+        }
+    }
+
+    fn needs_connection(&self) -> bool {
+        true
+    }
+
+    fn required_setting(&self) -> &'static str {
+        "mqttUrl"
+    }
+
+    fn open(
+        &self,
+        spec: &StreamSpec,
+        ctx: &OpenContext<'_>,
+    ) -> Result<Box<dyn DynSource>, PluginError> {
+        let settings = ctx.settings.ok_or(PluginError::NotConfigured {
+            kind: "mqtt",
+            setting: "mqttUrl",
+        })?;
+        let registry = ctx
+            .connections
+            .registry::<Registry<InstanceKey, MqttConnection>>("mqtt");
+        let source = MqttSource::new(
+            &registry,
+            settings,
+            spec,
+            Arc::clone(&ctx.clock),
+            ctx.limits,
+            ctx.metrics,
+        )?;
+        Ok(Box::new(source))
+    }
+
+    fn check<'a>(
+        &'a self,
+        settings: &'a Settings,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Option<Result<String, String>>> {
+        Box::pin(async move {
+            settings.mqtt.as_ref()?;
+            Some(check(settings, timeout).await)
+        })
+    }
+}
+
+/// The topic filter of an MQTT stream's spec.
+pub fn topic(spec: &StreamSpec) -> Option<&str> {
+    (spec.source.name() == MQTT.name())
+        .then(|| spec.values.text(TOPIC.name))
+        .flatten()
+}
+
+/// The spec of an MQTT stream (values unchecked: a spec made this way is what a query with
+/// these values would give).
+pub fn spec(
+    topic: &str,
+    feed: &FeedSpec,
+    tick_ms: u64,
+    capacity: usize,
+    backfill: bool,
+) -> StreamSpec {
+    let mut values = Values::default();
+    values.set(TOPIC.name, P::Text(topic.to_owned()));
+    feed.set(&mut values);
+    StreamSpec {
+        source: &MQTT,
+        variant: &VARIANTS[0],
+        values,
+        tick_ms,
+        capacity,
+        backfill,
+    }
+}
+
+/// An MQTT topic filter (MQTT 3.1.1 section 4.7) a broker will not drop the connection for.
+fn check_topic_filter(topic: &str) -> Result<(), String> {
+    // MQTT 3.1.1 section 1.5.3: a broker may (mosquitto does) drop the connection of a
+    // client that sends a non-character, and that connection is every channel's of the
+    // data source.
+    if let Some(c) = topic.chars().find(|c| is_noncharacter(*c)) {
+        return Err(format!(
+            "U+{:04X} is a Unicode non-character, which MQTT topics may not hold",
+            u32::from(c)
+        ));
+    }
+    let lower = topic.to_ascii_lowercase();
+    if lower.starts_with("$share/") || lower.starts_with("$queue/") {
+        return Err(
+            "shared subscriptions ($share/..., $queue/...) are not allowed: the plugin \
+                    would take messages away from the other members of the group"
+                .into(),
+        );
+    }
+    let levels: Vec<&str> = topic.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+            return Err("`#` must be a whole level and the last one (sensors/#)".into());
+        }
+        if level.contains('+') && *level != "+" {
+            return Err("`+` must be a whole level (sensors/+/temperature)".into());
+        }
+    }
+    Ok(())
+}
+
+/// Unicode non-characters: U+FDD0..=U+FDEF and the last two code points of every plane.
+fn is_noncharacter(c: char) -> bool {
+    let cp = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&cp) || cp & 0xFFFE == 0xFFFE
+}
 
 /// Keep-alive: a broker that stops answering (without closing the connection) is noticed
 /// within about twice this: a ping after this long without traffic, an error when the next
@@ -95,16 +269,22 @@ impl MqttSource {
         spec: &StreamSpec,
         clock: Arc<dyn Clock>,
         limits: &Limits,
+        metrics: &Arc<FeedMetrics>,
     ) -> Result<Self, PluginError> {
-        let SourceSpec::Mqtt { topic, feed } = &spec.source else {
-            return Err(PluginError::BadPath("not an MQTT stream".into()));
-        };
+        let topic = topic(spec).ok_or_else(|| PluginError::BadPath("not an MQTT stream".into()))?;
+        let feed = FeedSpec::of(spec);
         let mqtt = settings.mqtt.as_ref().ok_or(PluginError::NotConfigured {
             kind: "mqtt",
             setting: "mqttUrl",
         })?;
         let conn = connections.get_or_try_insert(&settings.key, || {
-            Ok::<_, PluginError>(MqttConnection::start(settings, mqtt, clock, limits))
+            Ok::<_, PluginError>(MqttConnection::start(
+                settings,
+                mqtt,
+                clock,
+                limits,
+                Arc::clone(metrics),
+            ))
         })?;
         if let Some(reason) = conn.refusal(topic) {
             return Err(PluginError::Refused(reason));
@@ -112,9 +292,10 @@ impl MqttSource {
         let per_topic = topic.split('/').any(|level| level == "+" || level == "#");
         Ok(Self {
             conn,
-            topic: topic.clone(),
-            rows: RowBuilder::new(feed.time_path.clone(), feed.fields.clone(), per_topic),
+            topic: topic.to_owned(),
+            rows: RowBuilder::new(feed.time_path, feed.fields, per_topic),
             label: FeedLabel {
+                metrics: Arc::clone(metrics),
                 kind: "MQTT",
                 endpoint: mqtt.endpoint.to_string(),
                 take_retained: spec.backfill,
@@ -388,6 +569,7 @@ impl MqttConnection {
         mqtt: &MqttSettings,
         clock: Arc<dyn Clock>,
         limits: &Limits,
+        metrics: Arc<FeedMetrics>,
     ) -> Arc<Self> {
         let client_id = mqtt.client_id.clone().unwrap_or_else(generated_client_id);
         let (client, eventloop) = AsyncClient::new(options(mqtt, client_id), REQUESTS);
@@ -401,6 +583,7 @@ impl MqttConnection {
             Arc::clone(settings),
             clock,
             RateLimit::new(limits.feed_messages_per_second),
+            metrics,
         ));
         Arc::new(Self {
             client,
@@ -498,6 +681,7 @@ async fn drive(
     settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
     mut rate: RateLimit,
+    metrics: Arc<FeedMetrics>,
 ) {
     let endpoint = settings
         .mqtt
@@ -546,7 +730,7 @@ async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 up_since = Some(Instant::now());
                 lock(&router).on_connected(&client);
-                feed::report_up(&router, "MQTT", &endpoint, clock.now_ms()).await;
+                feed::report_up(&router, "MQTT", &endpoint, clock.now_ms(), &metrics).await;
             }
             Ok(_) => {}
             Err(e) => {
@@ -608,14 +792,10 @@ fn options(mqtt: &MqttSettings, client_id: String) -> MqttOptions {
 
 /// `ringstream-` and 12 random hex digits: 23 characters, the most MQTT 3.1.1 promises.
 fn generated_client_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("ringstream-{:012x}", h.finish() & 0xffff_ffff_ffff)
+    format!(
+        "ringstream-{:012x}",
+        crate::rand::random_u64() & 0xffff_ffff_ffff
+    )
 }
 
 /// What went wrong, in words, without the settings' secrets (rumqttc's errors hold none;

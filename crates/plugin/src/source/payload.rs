@@ -46,8 +46,68 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
+use crate::param::{Kind, Param};
 use ringstream_frame::{Field, FieldConfig, FieldType, RingFrame, Value};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// `timePath`: the key holding each message's timestamp (MQTT, WebSocket).
+pub const TIME_PATH: Param = Param {
+    name: "timePath",
+    path_key: "time",
+    kind: Kind::Text {
+        max_len: crate::query::limits::MAX_TIME_PATH_LEN,
+        required: None,
+        what: "a key such as ts or meta.time",
+        check: None,
+    },
+    unit: None,
+    doc: "the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or \
+          ns, or RFC 3339; empty: the arrival time",
+};
+
+/// `fields`: the keys to keep (MQTT, WebSocket).
+pub const FIELDS: Param = Param {
+    name: "fields",
+    path_key: "field",
+    kind: Kind::Names {
+        max_items: crate::query::limits::MAX_FIELD_NAMES,
+        max_len: crate::query::limits::MAX_FIELD_NAME_LEN,
+    },
+    unit: None,
+    doc: "the flattened keys to keep; empty: all",
+};
+
+/// What to read from a message feed and how to turn its messages into rows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct FeedSpec {
+    /// The flattened key holding each message's timestamp; `None`: the arrival time.
+    pub time_path: Option<String>,
+    /// The flattened keys to keep, sorted and without repeats; `None`: all of them.
+    pub fields: Option<Vec<String>>,
+}
+
+impl FeedSpec {
+    /// The feed options of a stream's spec.
+    pub fn of(spec: &crate::query::StreamSpec) -> Self {
+        Self {
+            time_path: spec.values.text(TIME_PATH.name).map(str::to_owned),
+            fields: spec.values.names(FIELDS.name).map(<[String]>::to_vec),
+        }
+    }
+
+    /// Writes these options into `values`.
+    pub fn set(&self, values: &mut crate::param::Values) {
+        if let Some(t) = &self.time_path {
+            values.set(TIME_PATH.name, crate::param::Value::Text(t.clone()));
+        }
+        if let Some(f) = &self.fields {
+            let mut f = f.clone();
+            f.sort();
+            f.dedup();
+            values.set(FIELDS.name, crate::param::Value::Names(f));
+        }
+    }
+}
 
 /// Largest payload turned into a row; larger ones are skipped and counted.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;

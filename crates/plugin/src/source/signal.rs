@@ -4,15 +4,382 @@
 //! up, and backfilled history sits on the same grid as the live rows after it. Waves are
 //! functions of the row's time; random values come from a seeded generator, so a query with
 //! a `seed` yields the same values for the same rows.
+//!
+//! Channel paths: `v1/<signal>/<its parameters>/tick=<ms>/cap=<rows>[/seed=<n>]/backfill=<0|1>`,
+//! e.g. `v1/random_walk/start=0/spread=1/tick=100/cap=1000/backfill=1`.
 
 use std::time::Duration;
 
 use ringstream_frame::{Field, FieldConfig, FieldType, Value};
 
-use super::Source;
-use crate::hub::{Batch, RowSink};
-use crate::query::{Signal, SignalKind, StreamSpec};
+use super::{
+    Batch, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Variant, VARIANT_PARAMS,
+};
+use crate::param::{Kind, Param, Value as P, Values};
+use crate::query::{limits, QueryError, StreamSpec};
 use crate::PluginError;
+
+/// The signal source, as the registry holds it.
+pub static SIGNAL: Signals = Signals;
+
+/// The signal source's kind (see [`SourceKind`]).
+#[derive(Debug)]
+pub struct Signals;
+
+/// A number parameter of a signal.
+const fn number(name: &'static str, default: f64, min: f64, doc: &'static str) -> Param {
+    Param {
+        name,
+        path_key: name,
+        kind: Kind::Number {
+            min,
+            max: limits::MAX_ABS_PARAM,
+            default,
+        },
+        unit: None,
+        doc,
+    }
+}
+
+const ANY: f64 = -limits::MAX_ABS_PARAM;
+
+/// The parameters of the three waves.
+const WAVE: &[Param] = &[
+    number("amplitude", 1.0, ANY, "half the peak-to-peak height"),
+    Param {
+        name: "periodMs",
+        path_key: "period",
+        kind: Kind::Integer {
+            min: 1,
+            max: 365 * 24 * 3_600_000,
+            default: Some(10_000),
+        },
+        unit: Some("ms"),
+        doc: "the wave's period",
+    },
+    number("offset", 0.0, ANY, "the centre line"),
+];
+
+/// The signals, in the order the docs list them.
+static VARIANTS: [Variant; 6] = [
+    Variant {
+        name: "random_walk",
+        doc: "a random walk: each value is the previous plus a uniform step in [-spread, spread]",
+        params: &[
+            number("start", 0.0, ANY, "the first value"),
+            number("spread", 1.0, 0.0, "the largest step (spread ≥ 0)"),
+        ],
+    },
+    Variant {
+        name: "random",
+        doc: "uniform random values in [min, max): the tutorial's Math.random() by default",
+        params: &[
+            number("min", 0.0, ANY, "the lower bound (inclusive)"),
+            number("max", 1.0, ANY, "the upper bound (exclusive), above min"),
+        ],
+    },
+    Variant {
+        name: "sine",
+        doc: "offset + amplitude · sin(2π t / period)",
+        params: WAVE,
+    },
+    Variant {
+        name: "square",
+        doc: "offset ± amplitude, switching every half period",
+        params: WAVE,
+    },
+    Variant {
+        name: "sawtooth",
+        doc: "rises linearly from offset - amplitude to offset + amplitude each period",
+        params: WAVE,
+    },
+    Variant {
+        name: "counter",
+        doc: "offset, offset + step, offset + 2 step, …",
+        params: &[
+            number("offset", 0.0, ANY, "the first value"),
+            number("step", 1.0, ANY, "the increment per row"),
+        ],
+    },
+];
+
+/// `signal`: which one.
+const SIGNAL_PARAM: Param = Param {
+    name: "signal",
+    path_key: "signal",
+    kind: Kind::Choice {
+        values: &[
+            "random_walk",
+            "random",
+            "sine",
+            "square",
+            "sawtooth",
+            "counter",
+        ],
+        default: "random_walk",
+    },
+    unit: None,
+    doc: "which signal",
+};
+
+/// `seed`: the randomness, for reproducible values.
+const SEED: Param = Param {
+    name: "seed",
+    path_key: "seed",
+    kind: Kind::Integer {
+        min: 0,
+        max: limits::MAX_SEED,
+        default: None,
+    },
+    unit: None,
+    doc: "makes the values reproducible (random when absent)",
+};
+
+impl SourceKind for Signals {
+    fn name(&self) -> &'static str {
+        "signal"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Signal"
+    }
+
+    fn doc(&self) -> &'static str {
+        "synthetic signals on a tickMs grid, with history"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[SEED]
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        &VARIANTS
+    }
+
+    fn variant_param(&self) -> Option<&'static Param> {
+        Some(&SIGNAL_PARAM)
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            segment: None,
+            order: &[VARIANT_PARAMS, "tickMs", "capacity", "seed", "backfill"],
+            tail: None,
+        }
+    }
+
+    fn validate(&self, spec: &StreamSpec) -> Result<(), QueryError> {
+        if let Some(Signal::Random { min, max }) = Signal::of(spec) {
+            if min >= max {
+                return Err(QueryError::new(
+                    "max",
+                    format!("must be greater than `min` ({min}), got {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn rows_per_second(&self, spec: &StreamSpec) -> u64 {
+        1000_u64.div_ceil(spec.tick_ms.max(1))
+    }
+
+    fn open(
+        &self,
+        spec: &StreamSpec,
+        ctx: &OpenContext<'_>,
+    ) -> Result<Box<dyn DynSource>, PluginError> {
+        let seed = spec
+            .seed()
+            .unwrap_or_else(|| crate::rand::random_u64() ^ ctx.clock.now_ms() as u64);
+        tracing::debug!(seed, "signal stream opening");
+        Ok(Box::new(SignalSource::new(spec, seed)))
+    }
+}
+
+/// The signals the `signal` source produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignalKind {
+    /// A random walk: each value is the previous plus a uniform step in `[-spread, spread]`.
+    RandomWalk,
+    /// Uniform random values in `[min, max)`: the tutorial's `Math.random()` by default.
+    Random,
+    /// `offset + amplitude * sin(2π t / period)`.
+    Sine,
+    /// `offset ± amplitude`, switching every half period.
+    Square,
+    /// Rises linearly from `offset - amplitude` to `offset + amplitude` each period.
+    Sawtooth,
+    /// `offset`, `offset + step`, `offset + 2 step`, …
+    Counter,
+}
+
+impl SignalKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [SignalKind; 6] = [
+        Self::RandomWalk,
+        Self::Random,
+        Self::Sine,
+        Self::Square,
+        Self::Sawtooth,
+        Self::Counter,
+    ];
+
+    /// The name in queries and channel paths.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RandomWalk => "random_walk",
+            Self::Random => "random",
+            Self::Sine => "sine",
+            Self::Square => "square",
+            Self::Sawtooth => "sawtooth",
+            Self::Counter => "counter",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SignalKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A signal and its parameters: the typed view of a signal stream's spec.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Signal {
+    /// See [`SignalKind::RandomWalk`].
+    RandomWalk {
+        /// First value.
+        start: f64,
+        /// Largest step.
+        spread: f64,
+    },
+    /// See [`SignalKind::Random`].
+    Random {
+        /// Lower bound (inclusive).
+        min: f64,
+        /// Upper bound (exclusive).
+        max: f64,
+    },
+    /// A periodic wave: see [`SignalKind::Sine`], [`SignalKind::Square`],
+    /// [`SignalKind::Sawtooth`].
+    Wave {
+        /// Which wave.
+        kind: SignalKind,
+        /// Half the peak-to-peak height.
+        amplitude: f64,
+        /// The period in milliseconds.
+        period_ms: u64,
+        /// The centre line.
+        offset: f64,
+    },
+    /// See [`SignalKind::Counter`].
+    Counter {
+        /// First value.
+        offset: f64,
+        /// Increment per row.
+        step: f64,
+    },
+}
+
+impl Signal {
+    /// The signal's kind.
+    pub fn kind(&self) -> SignalKind {
+        match *self {
+            Signal::RandomWalk { .. } => SignalKind::RandomWalk,
+            Signal::Random { .. } => SignalKind::Random,
+            Signal::Wave { kind, .. } => kind,
+            Signal::Counter { .. } => SignalKind::Counter,
+        }
+    }
+
+    /// The signal a spec asks for; `None` for another source's spec.
+    pub fn of(spec: &StreamSpec) -> Option<Signal> {
+        if spec.source.name() != SIGNAL.name() {
+            return None;
+        }
+        let v = &spec.values;
+        let n = |name| v.number(name).unwrap_or(0.0);
+        let kind = SignalKind::parse(spec.variant.name)?;
+        Some(match kind {
+            SignalKind::RandomWalk => Signal::RandomWalk {
+                start: n("start"),
+                spread: n("spread"),
+            },
+            SignalKind::Random => Signal::Random {
+                min: n("min"),
+                max: n("max"),
+            },
+            SignalKind::Sine | SignalKind::Square | SignalKind::Sawtooth => Signal::Wave {
+                kind,
+                amplitude: n("amplitude"),
+                period_ms: v.integer("periodMs").unwrap_or(1),
+                offset: n("offset"),
+            },
+            SignalKind::Counter => Signal::Counter {
+                offset: n("offset"),
+                step: n("step"),
+            },
+        })
+    }
+
+    /// The spec of a stream of this signal (values unchecked: a spec made this way is what
+    /// a query with these values would give).
+    pub fn spec(
+        self,
+        tick_ms: u64,
+        capacity: usize,
+        seed: Option<u64>,
+        backfill: bool,
+    ) -> StreamSpec {
+        let variant = VARIANTS
+            .iter()
+            .find(|v| v.name == self.kind().as_str())
+            .unwrap_or(&VARIANTS[0]);
+        let mut values = Values::default();
+        if let Some(seed) = seed {
+            values.set("seed", P::Integer(seed));
+        }
+        let zero = |x: f64| P::Number(if x == 0.0 { 0.0 } else { x });
+        match self {
+            Signal::RandomWalk { start, spread } => {
+                values.set("start", zero(start));
+                values.set("spread", zero(spread));
+            }
+            Signal::Random { min, max } => {
+                values.set("min", zero(min));
+                values.set("max", zero(max));
+            }
+            Signal::Wave {
+                amplitude,
+                period_ms,
+                offset,
+                ..
+            } => {
+                values.set("amplitude", zero(amplitude));
+                values.set("periodMs", P::Integer(period_ms));
+                values.set("offset", zero(offset));
+            }
+            Signal::Counter { offset, step } => {
+                values.set("offset", zero(offset));
+                values.set("step", zero(step));
+            }
+        }
+        StreamSpec {
+            source: &SIGNAL,
+            variant,
+            values,
+            tick_ms,
+            capacity,
+            backfill,
+        }
+    }
+}
 
 /// A synthetic signal.
 #[derive(Debug)]
@@ -30,15 +397,12 @@ pub struct SignalSource {
 
 impl SignalSource {
     /// A source for `spec`, drawing randomness from `seed` (a spec of another source gives
-    /// the default random walk; the hub never asks for that).
+    /// the default random walk; the registry never asks for that).
     pub fn new(spec: &StreamSpec, seed: u64) -> Self {
-        let signal = match spec.source {
-            crate::query::SourceSpec::Signal(signal) => signal,
-            _ => Signal::RandomWalk {
-                start: 0.0,
-                spread: 1.0,
-            },
-        };
+        let signal = Signal::of(spec).unwrap_or(Signal::RandomWalk {
+            start: 0.0,
+            spread: 1.0,
+        });
         let walk = match signal {
             Signal::RandomWalk { start, .. } => start,
             _ => 0.0,
@@ -139,26 +503,35 @@ impl Source for SignalSource {
             // in the next slot, the following on-time tick in that same slot again, and the
             // series would have a hole. The catch-up is bounded by the ring's capacity (older
             // rows would be dropped at once).
+            let mut pushed = Ok(());
             sink.batch(|batch| {
-                let span = (batch.capacity() as i64 - 1).saturating_mul(self.tick_ms);
-                let mut t = match self.last_ms {
-                    Some(last) => last
-                        .saturating_add(self.tick_ms)
-                        .max(now.saturating_sub(span)),
-                    None => now,
-                };
-                while t <= now {
-                    if let Some(row) = self.row_at(t) {
-                        batch.push_row(&row)?;
-                    }
-                    let Some(next) = t.checked_add(self.tick_ms) else {
-                        break;
-                    };
-                    t = next;
-                }
-                Ok::<(), PluginError>(())
-            })?;
+                pushed = self.catch_up(batch, now);
+            });
+            pushed?;
         }
+    }
+}
+
+impl SignalSource {
+    /// Every grid time since the last row up to `now`, within the ring's span.
+    fn catch_up(&mut self, batch: &mut Batch<'_>, now: i64) -> Result<(), PluginError> {
+        let span = (batch.capacity() as i64 - 1).saturating_mul(self.tick_ms);
+        let mut t = match self.last_ms {
+            Some(last) => last
+                .saturating_add(self.tick_ms)
+                .max(now.saturating_sub(span)),
+            None => now,
+        };
+        while t <= now {
+            if let Some(row) = self.row_at(t) {
+                batch.push_row(&row)?;
+            }
+            let Some(next) = t.checked_add(self.tick_ms) else {
+                break;
+            };
+            t = next;
+        }
+        Ok(())
     }
 }
 
@@ -184,15 +557,9 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::SourceSpec;
 
     fn spec(signal: Signal) -> StreamSpec {
-        StreamSpec {
-            source: SourceSpec::Signal(signal),
-            tick_ms: 100,
-            capacity: 10,
-            ..StreamSpec::default()
-        }
+        signal.spec(100, 10, None, true)
     }
 
     #[test]

@@ -33,17 +33,181 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 use super::feed::{
-    self, Backoff, Delivery, FeedLabel, LinkState, Message, QueueTx, RateLimit, Registry,
+    self, Backoff, Delivery, FeedLabel, FeedMetrics, LinkState, Message, QueueTx, RateLimit,
+    Registry,
 };
-use super::payload::RowBuilder;
-use super::Source;
-use crate::budget::{Amounts, Budget, Charge, Requester};
+use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
+use super::{
+    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Tail, Variant,
+};
+use crate::budget::{Amounts, Charge};
 use crate::clock::Clock;
-use crate::hub::{lock, RowSink};
-use crate::limits::Limits;
-use crate::query::{SourceSpec, StreamSpec};
+use crate::hub::lock;
+use crate::param::{Kind, Param, Value as P, Values};
+use crate::query::{limits, StreamSpec};
 use crate::settings::{InstanceKey, Settings, WebSocketSettings};
 use crate::PluginError;
+
+/// The WebSocket source, as the registry holds it.
+pub static WEBSOCKET: WebSocket = WebSocket;
+
+/// The WebSocket source's kind (see [`SourceKind`]).
+#[derive(Debug)]
+pub struct WebSocket;
+
+/// `path`: what a stream reads on the data source's WebSocket server.
+pub const PATH: Param = Param {
+    name: "path",
+    path_key: "path",
+    kind: Kind::Text {
+        max_len: limits::MAX_WS_PATH_LEN,
+        required: Some("required for source websocket: a path such as /prices"),
+        what: "a path such as /prices",
+        check: Some(check_path),
+    },
+    unit: None,
+    doc: "appended to the data source's WebSocket URL: starts with /, URL characters, an own \
+          ?query allowed (not one of the URL's parameters); no //, ://, .., \\, #, spaces",
+};
+
+static VARIANTS: [Variant; 1] = [Variant {
+    name: "websocket",
+    doc: "the messages of a WebSocket feed",
+    params: &[],
+}];
+
+impl SourceKind for WebSocket {
+    fn name(&self) -> &'static str {
+        "websocket"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "WebSocket"
+    }
+
+    fn doc(&self) -> &'static str {
+        "the messages of a WebSocket feed: the data source's URL with the query's path"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[PATH, TIME_PATH, FIELDS]
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        &VARIANTS
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            segment: Some("ws"),
+            order: &["tickMs", "capacity", "backfill", "timePath", "fields"],
+            tail: Some(Tail {
+                marker: "path",
+                param: "path",
+                strip_prefix: Some("/"),
+            }),
+        }
+    }
+
+    fn needs_connection(&self) -> bool {
+        true
+    }
+
+    fn required_setting(&self) -> &'static str {
+        "websocketUrl"
+    }
+
+    fn open(
+        &self,
+        spec: &StreamSpec,
+        ctx: &OpenContext<'_>,
+    ) -> Result<Box<dyn DynSource>, PluginError> {
+        let settings = ctx.settings.ok_or(PluginError::NotConfigured {
+            kind: "websocket",
+            setting: "websocketUrl",
+        })?;
+        let registry = ctx
+            .connections
+            .registry::<Registry<(InstanceKey, String), WsFeed>>("websocket");
+        let source = WebSocketSource::new(&registry, settings, spec, ctx)?;
+        Ok(Box::new(source))
+    }
+
+    fn check<'a>(
+        &'a self,
+        settings: &'a Settings,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Option<Result<String, String>>> {
+        Box::pin(async move {
+            settings.websocket.as_ref()?;
+            Some(check(settings, timeout).await)
+        })
+    }
+}
+
+/// The path of a WebSocket stream's spec.
+pub fn path(spec: &StreamSpec) -> Option<&str> {
+    (spec.source.name() == WEBSOCKET.name())
+        .then(|| spec.values.text(PATH.name))
+        .flatten()
+}
+
+/// The spec of a WebSocket stream (values unchecked: a spec made this way is what a query
+/// with these values would give).
+pub fn spec(
+    path: &str,
+    feed: &FeedSpec,
+    tick_ms: u64,
+    capacity: usize,
+    backfill: bool,
+) -> StreamSpec {
+    let mut values = Values::default();
+    values.set(PATH.name, P::Text(path.to_owned()));
+    feed.set(&mut values);
+    StreamSpec {
+        source: &WEBSOCKET,
+        variant: &VARIANTS[0],
+        values,
+        tick_ms,
+        capacity,
+        backfill,
+    }
+}
+
+/// A WebSocket path: appended to the data source's URL, so it can name no other host.
+fn check_path(path: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "{why}; a path is appended to the data source's URL and cannot name another host"
+        ))
+    };
+    if !path.starts_with('/') {
+        return refuse("must start with /");
+    }
+    if path.starts_with("//") {
+        return refuse("may not start with //");
+    }
+    if path.contains("://") {
+        return refuse("may not contain ://");
+    }
+    let lower = path.to_ascii_lowercase();
+    if path.contains("..")
+        || lower.contains("%2e%2e")
+        || lower.contains(".%2e")
+        || lower.contains("%2e.")
+    {
+        return refuse("may not contain ..");
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || "\\#\"<>^`{|}".contains(*c))
+    {
+        return refuse(&format!(
+            "may not contain {c:?} (only URL characters are allowed)"
+        ));
+    }
+    Ok(())
+}
 
 /// Largest WebSocket message read; a larger one breaks the connection (it is well above the
 /// payload limit, and messages between the two are skipped).
@@ -72,16 +236,15 @@ impl WebSocketSource {
     /// host (or repeats one of its query parameters).
     pub(crate) fn new(
         connections: &Registry<(InstanceKey, String), WsFeed>,
-        budget: &Budget,
-        who: &Requester,
         settings: &Arc<Settings>,
         spec: &StreamSpec,
-        clock: Arc<dyn Clock>,
-        limits: &Limits,
+        ctx: &OpenContext<'_>,
     ) -> Result<Self, PluginError> {
-        let SourceSpec::WebSocket { path, feed } = &spec.source else {
-            return Err(PluginError::BadPath("not a WebSocket stream".into()));
-        };
+        let (budget, who, limits, metrics) = (ctx.budget, ctx.who, ctx.limits, ctx.metrics);
+        let clock = Arc::clone(&ctx.clock);
+        let path =
+            path(spec).ok_or_else(|| PluginError::BadPath("not a WebSocket stream".into()))?;
+        let feed = FeedSpec::of(spec);
         let ws = settings
             .websocket
             .as_ref()
@@ -95,7 +258,7 @@ impl WebSocketSource {
             problem: e.problem,
         })?;
         let feed_conn =
-            connections.get_or_try_insert(&(settings.key.clone(), path.clone()), || {
+            connections.get_or_try_insert(&(settings.key.clone(), path.to_owned()), || {
                 let one = Amounts {
                     connections: 1,
                     ..Amounts::default()
@@ -104,16 +267,18 @@ impl WebSocketSource {
                 Ok::<_, PluginError>(WsFeed::start(
                     settings,
                     url,
-                    Arc::from(path.as_str()),
+                    Arc::from(path),
                     clock,
                     RateLimit::new(limits.feed_messages_per_second),
                     charge,
+                    Arc::clone(metrics),
                 ))
             })?;
         Ok(Self {
             feed: feed_conn,
-            rows: RowBuilder::new(feed.time_path.clone(), feed.fields.clone(), false),
+            rows: RowBuilder::new(feed.time_path, feed.fields, false),
             label: FeedLabel {
+                metrics: Arc::clone(metrics),
                 kind: "WebSocket",
                 endpoint: ws.endpoint.to_string(),
                 take_retained: true,
@@ -171,6 +336,7 @@ impl WsFeed {
         clock: Arc<dyn Clock>,
         rate: RateLimit,
         charge: Charge,
+        metrics: Arc<FeedMetrics>,
     ) -> Arc<Self> {
         let subs = Arc::new(Mutex::new(Subscribers {
             list: Vec::new(),
@@ -185,6 +351,7 @@ impl WsFeed {
             topic,
             clock,
             rate,
+            metrics,
         ));
         Arc::new(Self {
             subs,
@@ -237,6 +404,7 @@ async fn drive(
     topic: Arc<str>,
     clock: Arc<dyn Clock>,
     mut rate: RateLimit,
+    metrics: Arc<FeedMetrics>,
 ) {
     let Some(ws) = settings.websocket.as_ref() else {
         return; // WebSocketSource::new made no feed without these settings
@@ -260,7 +428,7 @@ async fn drive(
             {
                 Ok(Ok(stream)) => {
                     let up_at = Instant::now();
-                    feed::report_up(&subs, "WebSocket", &endpoint, clock.now_ms()).await;
+                    feed::report_up(&subs, "WebSocket", &endpoint, clock.now_ms(), &metrics).await;
                     let reason = read(stream, &subs, &topic, &*clock, &mut rate).await;
                     if up_at.elapsed() >= feed::BACKOFF_RESET_AFTER {
                         backoff.reset();

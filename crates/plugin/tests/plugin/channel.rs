@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use ringstream_plugin::channel::{ChannelPath, MAX_PATH_LEN};
-use ringstream_plugin::query::{FeedSpec, Signal, SignalKind, SourceSpec, StreamSpec};
+use ringstream_plugin::query::{FeedSpec, Signal, SignalKind, StreamSpec};
+use ringstream_plugin::source::{mqtt, websocket};
 use ringstream_plugin::PluginError;
 
 #[test]
@@ -93,12 +94,8 @@ fn spec_strategy() -> impl Strategy<Value = StreamSpec> {
         prop::option::of(0u64..=1 << 53),
         any::<bool>(),
     )
-        .prop_map(|(signal, tick_ms, capacity, seed, backfill)| StreamSpec {
-            source: SourceSpec::Signal(signal),
-            tick_ms,
-            capacity,
-            seed,
-            backfill,
+        .prop_map(|(signal, tick_ms, capacity, seed, backfill)| {
+            signal.spec(tick_ms, capacity, seed, backfill)
         })
 }
 
@@ -200,21 +197,28 @@ fn feed_strategy() -> impl Strategy<Value = StreamSpec> {
             time_path,
             fields: fields.map(|f| f.into_iter().collect()),
         });
+    #[derive(Debug, Clone)]
+    enum Feed {
+        Mqtt(String),
+        WebSocket(String),
+    }
     let source = prop_oneof![
-        (topic, feed.clone()).prop_map(|(topic, feed)| SourceSpec::Mqtt { topic, feed }),
-        ("/[a-zA-Z0-9/?=&%_-]{0,20}", feed).prop_filter_map("not a valid path", |(path, feed)| {
-            (!path.starts_with("//")).then_some(SourceSpec::WebSocket { path, feed })
+        topic.prop_map(Feed::Mqtt),
+        "/[a-zA-Z0-9/?=&%_-]{0,20}".prop_filter_map("not a valid path", |path| {
+            (!path.starts_with("//")).then_some(Feed::WebSocket(path))
         }),
     ];
-    (source, 10u64..=3_600_000, 1usize..=100_000, any::<bool>()).prop_map(
-        |(source, tick_ms, capacity, backfill)| StreamSpec {
-            source,
-            tick_ms,
-            capacity,
-            seed: None,
-            backfill,
-        },
+    (
+        source,
+        feed,
+        10u64..=3_600_000,
+        1usize..=100_000,
+        any::<bool>(),
     )
+        .prop_map(|(source, feed, tick_ms, capacity, backfill)| match source {
+            Feed::Mqtt(topic) => mqtt::spec(&topic, &feed, tick_ms, capacity, backfill),
+            Feed::WebSocket(path) => websocket::spec(&path, &feed, tick_ms, capacity, backfill),
+        })
 }
 
 proptest! {

@@ -271,6 +271,14 @@ async fn served_marks_are_bounded_and_the_oldest_viewer_is_forgotten() {
     assert_eq!(values(&channel.initial_data("1/v0")).len(), 50);
 }
 
+/// The same stream with another seed.
+fn seeded(spec: &StreamSpec, seed: u64) -> StreamSpec {
+    let mut spec = spec.clone();
+    spec.values
+        .set("seed", ringstream_plugin::param::Value::Integer(seed));
+    spec
+}
+
 fn viewer(org: i64, login: &str) -> Requester {
     Requester {
         org_id: org,
@@ -314,17 +322,11 @@ async fn a_channel_that_does_not_fit_keeps_fewer_rows_and_says_so() {
     let (path, spec) = counter(100_000, true);
     let first = hub.open_in(&who, None, &path, &spec).unwrap();
     assert_eq!(first.capacity(), 100_000, "the first fits whole");
-    let spec2 = StreamSpec {
-        seed: Some(1),
-        ..spec.clone()
-    };
+    let spec2 = seeded(&spec, 1);
     let path2 = ChannelPath::of(&spec2);
     let second = hub.open_in(&who, None, &path2, &spec2).unwrap();
     assert_eq!(second.capacity(), 100_000);
-    let spec3 = StreamSpec {
-        seed: Some(2),
-        ..spec.clone()
-    };
+    let spec3 = seeded(&spec, 2);
     let path3 = ChannelPath::of(&spec3);
     let third = hub.open_in(&who, None, &path3, &spec3).unwrap();
     let cut = third.capacity();
@@ -338,10 +340,7 @@ async fn a_channel_that_does_not_fit_keeps_fewer_rows_and_says_so() {
         "{notice}"
     );
     // Nothing left for a fourth.
-    let spec4 = StreamSpec {
-        seed: Some(3),
-        ..spec
-    };
+    let spec4 = seeded(&spec, 3);
     let err = hub
         .open_in(&who, None, &ChannelPath::of(&spec4), &spec4)
         .unwrap_err();
