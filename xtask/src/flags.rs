@@ -9,7 +9,8 @@ pub(crate) const USAGE: &str = "\
 cargo xtask <command> [options]
 
 Commands:
-  ci                 every check CI runs: fmt, clippy, tests, oracle fixtures
+  ci                 every check CI runs: fmt, clippy, tests, oracle fixtures, and every
+                     fuzz target for 15 s
   dist [--target TRIPLE]
                      release build of the backend and the plugin folder dist/ (plugin.json,
                      gpx_ringstream_<goos>_<goarch>, module.js, img/, docs); --target builds
@@ -25,6 +26,14 @@ Commands:
                      tutorial's stream by default) until Ctrl-C, or for N seconds
   fixtures [--check] regenerate the @grafana/data conformance fixtures (needs node + npm);
                      --check compares instead of writing
+  fuzz [--seconds N] [--target NAME] [--update-corpus]
+                     build the fuzz targets (fuzz/, cargo-fuzz + libFuzzer; cargo-fuzz is
+                     installed when missing) and run each, or only NAME, for N seconds
+                     (default 300) from the seeds in fuzz/corpus/; prints executions per
+                     target and fails on a crash, whose input stays in fuzz/artifacts/.
+                     Targets: query_json channel_path payload settings dataframe_json
+                     arrow_frame. --update-corpus merges the inputs that add coverage
+                     into fuzz/corpus/ (otherwise it is never written)
   help               this text
 ";
 
@@ -38,6 +47,7 @@ pub(crate) enum Command {
     Install { plugins_dir: PathBuf },
     Demo(crate::demo::DemoArgs),
     Fixtures { check: bool },
+    Fuzz(crate::fuzz::FuzzArgs),
     Help,
 }
 
@@ -74,12 +84,39 @@ impl Command {
             "fixtures" => Command::Fixtures {
                 check: flags.switch("--check"),
             },
+            "fuzz" => Command::Fuzz(crate::fuzz::FuzzArgs {
+                seconds: match flags.value("--seconds")? {
+                    Some(n) => seconds(&n)?,
+                    None => crate::fuzz::DEFAULT_SECONDS,
+                },
+                target: flags.value("--target")?.map(fuzz_target).transpose()?,
+                update_corpus: flags.switch("--update-corpus"),
+            }),
             "help" | "--help" | "-h" => Command::Help,
             other => bail!("unknown command `{other}`\n\n{USAGE}"),
         };
         flags.finish()?;
         Ok(parsed)
     }
+}
+
+/// `--seconds N` of `fuzz`: a whole number of seconds, at least 1.
+fn seconds(n: &str) -> Result<u64> {
+    match n.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("`--seconds` takes a whole number of seconds, at least 1; got `{n}`"),
+    }
+}
+
+/// `--target NAME` of `fuzz`: one of the fuzz targets.
+fn fuzz_target(name: String) -> Result<String> {
+    if crate::fuzz::TARGETS.contains(&name.as_str()) {
+        return Ok(name);
+    }
+    bail!(
+        "unknown fuzz target `{name}`; the targets are {}",
+        crate::fuzz::TARGETS.join(", ")
+    )
 }
 
 /// The options of one command; whatever is left unclaimed at the end is an error.
@@ -203,6 +240,57 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("does not take `--fast`"));
+    }
+
+    #[test]
+    fn parses_the_fuzz_command() {
+        use crate::fuzz::{FuzzArgs, DEFAULT_SECONDS};
+        assert_eq!(parse("fuzz").unwrap(), Command::Fuzz(FuzzArgs::default()));
+        assert_eq!(FuzzArgs::default().seconds, DEFAULT_SECONDS);
+        assert_eq!(
+            parse("fuzz --seconds 60 --target payload").unwrap(),
+            Command::Fuzz(FuzzArgs {
+                seconds: 60,
+                target: Some("payload".into()),
+                update_corpus: false,
+            })
+        );
+        assert_eq!(
+            parse("fuzz --update-corpus --target arrow_frame").unwrap(),
+            Command::Fuzz(FuzzArgs {
+                target: Some("arrow_frame".into()),
+                update_corpus: true,
+                ..FuzzArgs::default()
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_fuzz_command_lines() {
+        let err = |line: &str| parse(line).unwrap_err().to_string();
+        assert!(err("fuzz --seconds").contains("`--seconds` needs a value"));
+        for bad in ["0", "-5", "1.5", "ten"] {
+            assert!(
+                err(&format!("fuzz --seconds {bad}")).contains("a whole number of seconds"),
+                "{bad}"
+            );
+        }
+        assert!(err("fuzz --target").contains("`--target` needs a value"));
+        let unknown = err("fuzz --target parser");
+        assert!(
+            unknown.contains("unknown fuzz target `parser`"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("query_json, channel_path"), "{unknown}");
+        assert!(err("fuzz --forever").contains("does not take `--forever`"));
+        assert!(err("fuzz payload").contains("does not take `payload`"));
+    }
+
+    #[test]
+    fn the_usage_lists_every_fuzz_target() {
+        for target in crate::fuzz::TARGETS {
+            assert!(USAGE.contains(target), "{target}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod dist;
 mod fixtures;
 mod flags;
 mod frontend;
+mod fuzz;
 mod install;
 mod package;
 mod platform;
@@ -28,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         Command::Install { plugins_dir } => install::run(plugins_dir),
         Command::Demo(args) => demo::run(args),
         Command::Fixtures { check } => fixtures::run(check),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Help => {
             print!("{}", flags::USAGE);
             Ok(())

@@ -1,11 +1,12 @@
-//! Machine setup the tests need, done by `cargo xtask ci` on a fresh machine.
+//! Machine setup the tests and the fuzz runs need, done by `cargo xtask ci` (and
+//! `cargo xtask fuzz`) on a fresh machine.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::util::{have, run_cmd};
+use crate::util::{cargo, have, run_cmd};
 
 /// The broker the MQTT tests start (on a free loopback port of their own).
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
@@ -54,6 +55,30 @@ pub(crate) fn ensure_debian_packages(files: &[&str], packages: &[&str]) -> Resul
         bail!("apt-get installed {list}, but {still} is still missing");
     }
     Ok(())
+}
+
+/// The cargo-fuzz release line `cargo xtask fuzz` is written for (its command line and
+/// build flags).
+const CARGO_FUZZ: &str = "^0.13";
+
+/// Installs cargo-fuzz from crates.io when `cargo fuzz` is missing (`cargo install`, into
+/// cargo's own bin folder, where cargo finds subcommands even when it is not on PATH), and
+/// returns its version line.
+pub(crate) fn ensure_cargo_fuzz() -> Result<String> {
+    if let Some(version) = cargo_fuzz_version() {
+        return Ok(version);
+    }
+    run_cmd(cargo().args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ]))?;
+    cargo_fuzz_version()
+        .context("`cargo install cargo-fuzz` succeeded, but `cargo fuzz --version` still fails")
+}
+
+/// `cargo fuzz --version` (`cargo-fuzz 0.13.2`), or `None` when there is no `cargo fuzz`.
+fn cargo_fuzz_version() -> Option<String> {
+    let out = cargo().args(["fuzz", "--version"]).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn is_root() -> Result<bool> {
