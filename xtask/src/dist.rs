@@ -32,7 +32,7 @@ pub(crate) struct Sources {
     pub(crate) plugin_json: PathBuf,
     /// The folder of logos and screenshots, copied as `img/`.
     pub(crate) img_dir: PathBuf,
-    /// The frontend; when it does not exist a minimal module is written instead.
+    /// The frontend, copied as `module.js`.
     pub(crate) module_js: PathBuf,
     pub(crate) readme: PathBuf,
     pub(crate) changelog: PathBuf,
@@ -112,12 +112,6 @@ pub(crate) fn run(target: Option<String>) -> Result<()> {
     let out = dist_dir();
     let sources = Sources::of_repo(binary);
     let summary = assemble(&sources, &platform, &Stamp::now(), &out)?;
-    if summary.module_js_fallback {
-        eprintln!(
-            "note: {} does not exist yet; dist/module.js is a minimal frontend (no editors)",
-            sources.module_js.display()
-        );
-    }
     crate::validate::check_folder(&out)?;
 
     println!(
@@ -152,8 +146,6 @@ pub(crate) struct Summary {
     /// The executable's file name in the folder.
     pub(crate) executable: String,
     pub(crate) version: String,
-    /// Whether `module.js` is the built-in minimal one.
-    pub(crate) module_js_fallback: bool,
 }
 
 /// Writes the plugin folder `out` (replacing it) from `sources` for `platform`.
@@ -187,6 +179,13 @@ pub(crate) fn assemble(
             );
         }
     }
+    if !sources.module_js.is_file() {
+        bail!(
+            "the frontend {} is missing: it is the plugin's module.js (the query and config \
+             editors); restore it, e.g. `git checkout -- crates/plugin/frontend/module.js`",
+            sources.module_js.display()
+        );
+    }
     if !sources.binary.is_file() {
         bail!(
             "the backend executable {} does not exist; build it with \
@@ -205,13 +204,7 @@ pub(crate) fn assemble(
     copy_file(&sources.readme, &out.join("README.md"))?;
     copy_file(&sources.changelog, &out.join("CHANGELOG.md"))?;
     copy_file(&sources.license, &out.join("LICENSE"))?;
-
-    let module_js_fallback = !sources.module_js.is_file();
-    if module_js_fallback {
-        fs::write(out.join("module.js"), FALLBACK_MODULE_JS)?;
-    } else {
-        copy_file(&sources.module_js, &out.join("module.js"))?;
-    }
+    copy_file(&sources.module_js, &out.join("module.js"))?;
 
     let exe_name = platform.executable_name(executable);
     let exe_path = out.join(&exe_name);
@@ -221,7 +214,6 @@ pub(crate) fn assemble(
     Ok(Summary {
         executable: exe_name,
         version: stamp.version.clone(),
-        module_js_fallback,
     })
 }
 
@@ -295,24 +287,6 @@ fn set_executable(_path: &Path) -> Result<()> {
     // No execute bit here; `package` sets 0o755 on executables in the zip.
     Ok(())
 }
-
-/// The frontend written when `crates/plugin/frontend/module.js` does not exist: an AMD
-/// module (as Grafana loads plugins) whose data source sends every query to the backend.
-pub(crate) const FALLBACK_MODULE_JS: &str = r#"/* Ringstream: minimal frontend written by `cargo xtask dist` because
- * crates/plugin/frontend/module.js does not exist. Queries go to the Rust backend;
- * there is no query or config editor. */
-define(['@grafana/data', '@grafana/runtime'], function (data, runtime) {
-  'use strict';
-
-  class RingstreamDataSource extends runtime.DataSourceWithBackend {
-    getDefaultQuery() {
-      return { source: 'signal', signal: 'random', tickMs: 100, capacity: 1000 };
-    }
-  }
-
-  return { plugin: new data.DataSourcePlugin(RingstreamDataSource) };
-});
-"#;
 
 #[cfg(test)]
 mod tests {
@@ -410,17 +384,10 @@ mod tests {
     }
 
     #[test]
-    fn copies_the_real_frontend_or_writes_a_minimal_one() {
+    fn copies_the_frontend_and_fails_without_it() {
         let tmp = TempDir::new("dist-module");
         let mut sources = fixture_sources(&tmp);
         let out = tmp.path().join("dist");
-
-        sources.module_js = tmp.path().join("missing/module.js");
-        let summary = assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
-        assert!(summary.module_js_fallback);
-        let module = fs::read_to_string(out.join("module.js")).unwrap();
-        assert!(module.contains("define(['@grafana/data'"));
-        assert!(module.contains("plugin: new data.DataSourcePlugin("));
 
         let real = tmp.path().join("module.js");
         fs::write(
@@ -429,11 +396,23 @@ mod tests {
         )
         .unwrap();
         sources.module_js = real;
-        let summary = assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
-        assert!(!summary.module_js_fallback);
+        assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
         assert!(fs::read_to_string(out.join("module.js"))
             .unwrap()
             .contains("plugin: null"));
+
+        // A missing frontend fails before the old folder is touched.
+        sources.module_js = tmp.path().join("missing").join("module.js");
+        let err = assemble(&sources, &linux_amd64(), &stamp(), &out)
+            .unwrap_err()
+            .to_string();
+        let missing = format!("{} is missing", sources.module_js.display());
+        assert!(err.contains(&missing), "{err}");
+        assert!(
+            err.contains("git checkout -- crates/plugin/frontend/module.js"),
+            "{err}"
+        );
+        assert!(out.join("module.js").is_file());
     }
 
     #[test]

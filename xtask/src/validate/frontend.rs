@@ -20,7 +20,7 @@ pub(super) fn check_module_js(package: &Package) -> Vec<Finding> {
         return vec![finding(
             "module.js is missing, so Grafana has no frontend (no query or config editor)",
             "build the folder with `cargo xtask dist`, which copies \
-             crates/plugin/frontend/module.js (or writes a minimal one)",
+             crates/plugin/frontend/module.js",
         )];
     };
     let text = String::from_utf8_lossy(&module.data);
