@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::platform::Platform;
-use crate::util::{cargo, project_root, run_cmd};
+use crate::util::{cargo, project_root, run_cmd, target_dir};
 
 /// The plugin id: the folder name Grafana expects and the zip's single folder.
 pub(crate) const PLUGIN_ID: &str = "seed-ringstream-datasource";
@@ -130,14 +130,6 @@ Load it into Grafana:
         version = summary.version,
     );
     Ok(())
-}
-
-/// `CARGO_TARGET_DIR`, or `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => project_root().join(dir),
-        None => project_root().join("target"),
-    }
 }
 
 /// What [`assemble`] wrote.
