@@ -13,8 +13,6 @@ use serde_json::Value;
 use crate::platform::Platform;
 use crate::util::{cargo, project_root, run_cmd, target_dir};
 
-/// The plugin id: the folder name Grafana expects and the zip's single folder.
-pub(crate) const PLUGIN_ID: &str = "seed-ringstream-datasource";
 /// The cargo binary that is the plugin's backend (and plugin.json's `executable`).
 pub(crate) const BINARY: &str = "gpx_ringstream";
 /// The cargo package that holds [`BINARY`].
@@ -23,6 +21,19 @@ const BINARY_PACKAGE: &str = "ringstream-plugin";
 /// Where `dist` writes the plugin folder.
 pub(crate) fn dist_dir() -> PathBuf {
     project_root().join("dist")
+}
+
+/// The plugin id (the folder name Grafana expects and the zip's single folder), read from
+/// the workspace's plugin.json, the one place it is written.
+pub(crate) fn plugin_id() -> Result<String> {
+    let path = project_root().join("plugin.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    json["id"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} has no string `id`", path.display()))
 }
 
 /// Everything the plugin folder is made of.
@@ -122,12 +133,13 @@ dist is ready: {out}
 Load it into Grafana:
   * docker:   docker compose up        (http://localhost:3000, see docs/INSTALL.md)
   * local:    cargo xtask install --plugins-dir /var/lib/grafana/plugins
-              then in grafana.ini, [plugins] allow_loading_unsigned_plugins = {PLUGIN_ID}
-              (or GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={PLUGIN_ID}) and restart Grafana
+              then in grafana.ini, [plugins] allow_loading_unsigned_plugins = {id}
+              (or GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={id}) and restart Grafana
   * a zip:    cargo xtask package && cargo xtask validate",
         out = out.display(),
         exe = summary.executable,
         version = summary.version,
+        id = summary.id,
     );
     Ok(())
 }
@@ -135,6 +147,8 @@ Load it into Grafana:
 /// What [`assemble`] wrote.
 #[derive(Debug)]
 pub(crate) struct Summary {
+    /// plugin.json's `id`.
+    pub(crate) id: String,
     /// The executable's file name in the folder.
     pub(crate) executable: String,
     pub(crate) version: String,
@@ -152,6 +166,13 @@ pub(crate) fn assemble(
     let plugin_json = render_plugin_json(&template, stamp)
         .with_context(|| format!("filling in {}", sources.plugin_json.display()))?;
     let manifest: Value = serde_json::from_str(&plugin_json)?;
+    let Some(id) = manifest.get("id").and_then(Value::as_str) else {
+        bail!(
+            "{} has no `id`: Grafana knows a plugin by its id, \
+             `<org>-<name>-datasource`",
+            sources.plugin_json.display()
+        );
+    };
     let Some(executable) = manifest.get("executable").and_then(Value::as_str) else {
         bail!(
             "{} has no `executable`: a backend plugin names its executable there (\"{BINARY}\")",
@@ -204,6 +225,7 @@ pub(crate) fn assemble(
     set_executable(&exe_path)?;
 
     Ok(Summary {
+        id: id.to_string(),
         executable: exe_name,
         version: stamp.version.clone(),
     })
@@ -311,11 +333,16 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_plugin_id_from_plugin_json() {
+        assert_eq!(plugin_id().unwrap(), "seed-ringstream-datasource");
+    }
+
+    #[test]
     fn fills_the_repo_plugin_json() {
         let template = fs::read_to_string(project_root().join("plugin.json")).unwrap();
         let json: Value =
             serde_json::from_str(&render_plugin_json(&template, &stamp()).unwrap()).unwrap();
-        assert_eq!(json["id"], PLUGIN_ID);
+        assert_eq!(json["id"], "seed-ringstream-datasource");
         assert_eq!(json["executable"], BINARY);
         assert_eq!(json["info"]["version"], "0.1.0");
         assert_eq!(json["info"]["updated"], "2025-03-04");
@@ -343,6 +370,7 @@ mod tests {
         fs::write(out.join("stale.txt"), "from an older dist").unwrap();
 
         let summary = assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
+        assert_eq!(summary.id, "seed-ringstream-datasource");
         assert_eq!(summary.executable, "gpx_ringstream_linux_amd64");
 
         let mut names: Vec<String> = Vec::new();

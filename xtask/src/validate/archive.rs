@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use super::executable::platforms;
 use super::{finding, join, Entry, Finding, Package};
-use crate::dist::PLUGIN_ID;
 
 pub(crate) fn load_zip(path: &Path) -> Result<Package> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -53,10 +52,9 @@ pub(crate) fn load_zip(path: &Path) -> Result<Package> {
             None => loose.insert(name.clone()),
         };
     }
-    let fix = format!(
-        "zip the plugin folder itself, so the zip holds one folder `{PLUGIN_ID}/` and nothing \
-         beside it: `cargo xtask package`"
-    );
+    let fix = "zip the plugin folder itself, so the zip holds one folder named after the \
+               plugin id (plugin.json's `id`) and nothing beside it: `cargo xtask package`"
+        .to_string();
     if entries.is_empty() && layout.is_empty() {
         layout.push(finding("the zip is empty", fix.clone()));
     }
@@ -126,7 +124,10 @@ pub(super) fn check_layout(package: &Package, manifest: Option<&Value>) -> Vec<F
     match (&package.root, id) {
         (None, _) if out.is_empty() => out.push(finding(
             "the zip holds no plugin folder",
-            format!("zip the folder `{PLUGIN_ID}/` with plugin.json inside: `cargo xtask package`"),
+            format!(
+                "zip the folder `{}/` with plugin.json inside: `cargo xtask package`",
+                id.unwrap_or("<plugin id>")
+            ),
         )),
         (Some(root), Some(id)) if root != id => out.push(finding(
             format!("the zip's folder is `{root}/` but the plugin id is `{id}`"),

@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use regex_lite::Regex;
 use serde_json::Value;
 
-use crate::dist::{dist_dir, PLUGIN_ID};
+use crate::dist::{dist_dir, plugin_id};
 use crate::package::Identity;
 use crate::util::project_root;
 
@@ -70,7 +70,7 @@ fn finish(path: &Path, report: &Report) -> Result<()> {
 }
 
 /// The package this repository builds: dist's zip in the workspace root, or the only
-/// `seed-ringstream-datasource-*.zip` there.
+/// `<plugin id>-*.zip` there.
 fn default_package() -> Result<PathBuf> {
     let root = project_root();
     if let Ok(identity) = Identity::of_folder(&dist_dir()) {
@@ -79,11 +79,12 @@ fn default_package() -> Result<PathBuf> {
             return Ok(zip);
         }
     }
+    let prefix = format!("{}-", plugin_id()?);
     let mut zips: Vec<PathBuf> = fs::read_dir(&root)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.starts_with(&format!("{PLUGIN_ID}-")) && name.ends_with(".zip")
+            name.starts_with(&prefix) && name.ends_with(".zip")
         })
         .collect();
     zips.sort();
