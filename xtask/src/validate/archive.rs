@@ -53,10 +53,9 @@ pub(crate) fn load_zip(path: &Path) -> Result<Package> {
         };
     }
     let fix = "zip the plugin folder itself, so the zip holds one folder named after the \
-               plugin id (plugin.json's `id`) and nothing beside it: `cargo xtask package`"
-        .to_string();
+               plugin id (plugin.json's `id`) and nothing beside it: `cargo xtask package`";
     if entries.is_empty() && layout.is_empty() {
-        layout.push(finding("the zip is empty", fix.clone()));
+        layout.push(finding("the zip is empty", fix));
     }
     if !loose.is_empty() {
         layout.push(finding(
@@ -65,7 +64,7 @@ pub(crate) fn load_zip(path: &Path) -> Result<Package> {
                  one folder named after the plugin id",
                 join(&loose)
             ),
-            fix.clone(),
+            fix,
         ));
     }
     if folders.len() > 1 {
@@ -75,7 +74,7 @@ pub(crate) fn load_zip(path: &Path) -> Result<Package> {
                 folders.len(),
                 join(&folders)
             ),
-            fix.clone(),
+            fix,
         ));
     }
     // The plugin's folder: the one holding plugin.json, else the only thing in the zip.
