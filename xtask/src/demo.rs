@@ -3,11 +3,9 @@
 //! does and shows the live panel view in the terminal: the tutorial's stream unless a query
 //! is given.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 
-use crate::util::{cargo, project_root, run_cmd};
+use crate::util::{cargo, run_cmd, target_dir};
 
 /// What `demo` passes on to `watch`.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -44,12 +42,4 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
         watch.args(["--query", query]);
     }
     run_cmd(&mut watch)
-}
-
-/// `CARGO_TARGET_DIR`, or `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => project_root().join(dir),
-        None => project_root().join("target"),
-    }
 }

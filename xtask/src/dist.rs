@@ -11,10 +11,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::platform::Platform;
-use crate::util::{cargo, project_root, run_cmd};
+use crate::util::{cargo, project_root, run_cmd, target_dir};
 
-/// The plugin id: the folder name Grafana expects and the zip's single folder.
-pub(crate) const PLUGIN_ID: &str = "seed-ringstream-datasource";
 /// The cargo binary that is the plugin's backend (and plugin.json's `executable`).
 pub(crate) const BINARY: &str = "gpx_ringstream";
 /// The cargo package that holds [`BINARY`].
@@ -25,6 +23,19 @@ pub(crate) fn dist_dir() -> PathBuf {
     project_root().join("dist")
 }
 
+/// The plugin id (the folder name Grafana expects and the zip's single folder), read from
+/// the workspace's plugin.json, the one place it is written.
+pub(crate) fn plugin_id() -> Result<String> {
+    let path = project_root().join("plugin.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    json["id"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} has no string `id`", path.display()))
+}
+
 /// Everything the plugin folder is made of.
 #[derive(Debug)]
 pub(crate) struct Sources {
@@ -32,7 +43,7 @@ pub(crate) struct Sources {
     pub(crate) plugin_json: PathBuf,
     /// The folder of logos and screenshots, copied as `img/`.
     pub(crate) img_dir: PathBuf,
-    /// The frontend; when it does not exist a minimal module is written instead.
+    /// The frontend, copied as `module.js`.
     pub(crate) module_js: PathBuf,
     pub(crate) readme: PathBuf,
     pub(crate) changelog: PathBuf,
@@ -112,12 +123,6 @@ pub(crate) fn run(target: Option<String>) -> Result<()> {
     let out = dist_dir();
     let sources = Sources::of_repo(binary);
     let summary = assemble(&sources, &platform, &Stamp::now(), &out)?;
-    if summary.module_js_fallback {
-        eprintln!(
-            "note: {} does not exist yet; dist/module.js is a minimal frontend (no editors)",
-            sources.module_js.display()
-        );
-    }
     crate::validate::check_folder(&out)?;
 
     println!(
@@ -128,32 +133,25 @@ dist is ready: {out}
 Load it into Grafana:
   * docker:   docker compose up        (http://localhost:3000, see docs/INSTALL.md)
   * local:    cargo xtask install --plugins-dir /var/lib/grafana/plugins
-              then in grafana.ini, [plugins] allow_loading_unsigned_plugins = {PLUGIN_ID}
-              (or GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={PLUGIN_ID}) and restart Grafana
+              then in grafana.ini, [plugins] allow_loading_unsigned_plugins = {id}
+              (or GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={id}) and restart Grafana
   * a zip:    cargo xtask package && cargo xtask validate",
         out = out.display(),
         exe = summary.executable,
         version = summary.version,
+        id = summary.id,
     );
     Ok(())
-}
-
-/// `CARGO_TARGET_DIR`, or `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => project_root().join(dir),
-        None => project_root().join("target"),
-    }
 }
 
 /// What [`assemble`] wrote.
 #[derive(Debug)]
 pub(crate) struct Summary {
+    /// plugin.json's `id`.
+    pub(crate) id: String,
     /// The executable's file name in the folder.
     pub(crate) executable: String,
     pub(crate) version: String,
-    /// Whether `module.js` is the built-in minimal one.
-    pub(crate) module_js_fallback: bool,
 }
 
 /// Writes the plugin folder `out` (replacing it) from `sources` for `platform`.
@@ -168,6 +166,13 @@ pub(crate) fn assemble(
     let plugin_json = render_plugin_json(&template, stamp)
         .with_context(|| format!("filling in {}", sources.plugin_json.display()))?;
     let manifest: Value = serde_json::from_str(&plugin_json)?;
+    let Some(id) = manifest.get("id").and_then(Value::as_str) else {
+        bail!(
+            "{} has no `id`: Grafana knows a plugin by its id, \
+             `<org>-<name>-datasource`",
+            sources.plugin_json.display()
+        );
+    };
     let Some(executable) = manifest.get("executable").and_then(Value::as_str) else {
         bail!(
             "{} has no `executable`: a backend plugin names its executable there (\"{BINARY}\")",
@@ -187,6 +192,13 @@ pub(crate) fn assemble(
             );
         }
     }
+    if !sources.module_js.is_file() {
+        bail!(
+            "the frontend {} is missing: it is the plugin's module.js (the query and config \
+             editors); restore it, e.g. `git checkout -- crates/plugin/frontend/module.js`",
+            sources.module_js.display()
+        );
+    }
     if !sources.binary.is_file() {
         bail!(
             "the backend executable {} does not exist; build it with \
@@ -205,13 +217,7 @@ pub(crate) fn assemble(
     copy_file(&sources.readme, &out.join("README.md"))?;
     copy_file(&sources.changelog, &out.join("CHANGELOG.md"))?;
     copy_file(&sources.license, &out.join("LICENSE"))?;
-
-    let module_js_fallback = !sources.module_js.is_file();
-    if module_js_fallback {
-        fs::write(out.join("module.js"), FALLBACK_MODULE_JS)?;
-    } else {
-        copy_file(&sources.module_js, &out.join("module.js"))?;
-    }
+    copy_file(&sources.module_js, &out.join("module.js"))?;
 
     let exe_name = platform.executable_name(executable);
     let exe_path = out.join(&exe_name);
@@ -219,9 +225,9 @@ pub(crate) fn assemble(
     set_executable(&exe_path)?;
 
     Ok(Summary {
+        id: id.to_string(),
         executable: exe_name,
         version: stamp.version.clone(),
-        module_js_fallback,
     })
 }
 
@@ -296,24 +302,6 @@ fn set_executable(_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The frontend written when `crates/plugin/frontend/module.js` does not exist: an AMD
-/// module (as Grafana loads plugins) whose data source sends every query to the backend.
-pub(crate) const FALLBACK_MODULE_JS: &str = r#"/* Ringstream: minimal frontend written by `cargo xtask dist` because
- * crates/plugin/frontend/module.js does not exist. Queries go to the Rust backend;
- * there is no query or config editor. */
-define(['@grafana/data', '@grafana/runtime'], function (data, runtime) {
-  'use strict';
-
-  class RingstreamDataSource extends runtime.DataSourceWithBackend {
-    getDefaultQuery() {
-      return { source: 'signal', signal: 'random', tickMs: 100, capacity: 1000 };
-    }
-  }
-
-  return { plugin: new data.DataSourcePlugin(RingstreamDataSource) };
-});
-"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,11 +333,16 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_plugin_id_from_plugin_json() {
+        assert_eq!(plugin_id().unwrap(), "seed-ringstream-datasource");
+    }
+
+    #[test]
     fn fills_the_repo_plugin_json() {
         let template = fs::read_to_string(project_root().join("plugin.json")).unwrap();
         let json: Value =
             serde_json::from_str(&render_plugin_json(&template, &stamp()).unwrap()).unwrap();
-        assert_eq!(json["id"], PLUGIN_ID);
+        assert_eq!(json["id"], "seed-ringstream-datasource");
         assert_eq!(json["executable"], BINARY);
         assert_eq!(json["info"]["version"], "0.1.0");
         assert_eq!(json["info"]["updated"], "2025-03-04");
@@ -377,6 +370,7 @@ mod tests {
         fs::write(out.join("stale.txt"), "from an older dist").unwrap();
 
         let summary = assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
+        assert_eq!(summary.id, "seed-ringstream-datasource");
         assert_eq!(summary.executable, "gpx_ringstream_linux_amd64");
 
         let mut names: Vec<String> = Vec::new();
@@ -410,17 +404,10 @@ mod tests {
     }
 
     #[test]
-    fn copies_the_real_frontend_or_writes_a_minimal_one() {
+    fn copies_the_frontend_and_fails_without_it() {
         let tmp = TempDir::new("dist-module");
         let mut sources = fixture_sources(&tmp);
         let out = tmp.path().join("dist");
-
-        sources.module_js = tmp.path().join("missing/module.js");
-        let summary = assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
-        assert!(summary.module_js_fallback);
-        let module = fs::read_to_string(out.join("module.js")).unwrap();
-        assert!(module.contains("define(['@grafana/data'"));
-        assert!(module.contains("plugin: new data.DataSourcePlugin("));
 
         let real = tmp.path().join("module.js");
         fs::write(
@@ -429,11 +416,23 @@ mod tests {
         )
         .unwrap();
         sources.module_js = real;
-        let summary = assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
-        assert!(!summary.module_js_fallback);
+        assemble(&sources, &linux_amd64(), &stamp(), &out).unwrap();
         assert!(fs::read_to_string(out.join("module.js"))
             .unwrap()
             .contains("plugin: null"));
+
+        // A missing frontend fails before the old folder is touched.
+        sources.module_js = tmp.path().join("missing").join("module.js");
+        let err = assemble(&sources, &linux_amd64(), &stamp(), &out)
+            .unwrap_err()
+            .to_string();
+        let missing = format!("{} is missing", sources.module_js.display());
+        assert!(err.contains(&missing), "{err}");
+        assert!(
+            err.contains("git checkout -- crates/plugin/frontend/module.js"),
+            "{err}"
+        );
+        assert!(out.join("module.js").is_file());
     }
 
     #[test]

@@ -6,19 +6,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::dist::{copy_dir, dist_dir, PLUGIN_ID};
+use crate::dist::{copy_dir, dist_dir};
 use crate::package::Identity;
 
 pub(crate) fn run(plugins_dir: PathBuf) -> Result<()> {
-    let installed = install(&dist_dir(), &plugins_dir)?;
+    let dist = dist_dir();
+    let id = Identity::of_folder(&dist)?.id;
+    let installed = install(&dist, &plugins_dir)?;
     println!(
         "\
 installed {}
 
 Grafana loads it on its next start when unsigned loading is allowed for this id:
   grafana.ini:  [plugins]
-                allow_loading_unsigned_plugins = {PLUGIN_ID}
-  or env:       GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={PLUGIN_ID}
+                allow_loading_unsigned_plugins = {id}
+  or env:       GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={id}
 Then restart Grafana (e.g. `sudo systemctl restart grafana-server`); see docs/INSTALL.md.",
         installed.display()
     );
@@ -57,7 +59,7 @@ mod tests {
         let plugins = tmp.path().join("var/lib/grafana/plugins");
 
         // An older install with a file the new one does not have.
-        let old = plugins.join(PLUGIN_ID);
+        let old = plugins.join("seed-ringstream-datasource");
         fs::create_dir_all(&old).unwrap();
         fs::write(old.join("gpx_ringstream_linux_arm"), "old").unwrap();
 

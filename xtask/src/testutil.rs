@@ -40,8 +40,8 @@ pub(crate) fn linux_amd64() -> Platform {
 /// The start of an ELF executable, enough for the validator's header check.
 pub(crate) const FAKE_ELF: &[u8] = b"\x7fELF\x02\x01\x01\x00fake gpx_ringstream for tests\n";
 
-/// The repository's plugin.json, logo, CHANGELOG and LICENSE, with a fixture README and a
-/// fake executable in `tmp` (the real backend is not built by tests).
+/// The repository's plugin.json, logo, frontend, CHANGELOG and LICENSE, with a fixture README
+/// and a fake executable in `tmp` (the real backend is not built by tests).
 pub(crate) fn fixture_sources(tmp: &TempDir) -> Sources {
     let binary = tmp.path().join("gpx_ringstream");
     fs::write(&binary, FAKE_ELF).unwrap();
@@ -49,8 +49,6 @@ pub(crate) fn fixture_sources(tmp: &TempDir) -> Sources {
     fs::write(&readme, "# Ringstream\n\nA streaming data source.\n").unwrap();
     let mut sources = Sources::of_repo(binary);
     sources.readme = readme;
-    // Tests must not depend on whether the frontend exists yet.
-    sources.module_js = tmp.path().join("no-frontend/module.js");
     sources
 }
 

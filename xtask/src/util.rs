@@ -1,4 +1,5 @@
-//! Small helpers shared by the commands: the workspace root and running processes.
+//! Small helpers shared by the commands: the workspace root, cargo's target folder and
+//! running processes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,15 @@ pub(crate) fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace root, as
+/// cargo reads it when run there), or `target/` in the workspace.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => project_root().join(dir),
+        None => project_root().join("target"),
+    }
 }
 
 /// Runs `cmd`, echoing it first, and fails with its exit status when it fails.

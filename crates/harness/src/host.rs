@@ -74,7 +74,15 @@ pub struct HostOptions {
 impl Default for HostOptions {
     fn default() -> Self {
         Self {
-            plugin_id: "seed-ringstream-datasource".into(),
+            // plugin.json is the one place the id is written.
+            plugin_id: serde_json::from_str::<Value>(include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../plugin.json"
+            )))
+            .expect("plugin.json is JSON")["id"]
+                .as_str()
+                .expect("plugin.json has a string `id`")
+                .into(),
             env: Vec::new(),
             handshake_timeout: Duration::from_secs(30),
             call_timeout: Duration::from_secs(30),
