@@ -2,7 +2,7 @@
 //! fuzzing (cargo-fuzz + libFuzzer) of the code that reads untrusted input: queries, channel
 //! paths, message payloads, data source settings, and the harness's DataFrameJSON and Arrow
 //! decoders. The targets live in `fuzz/` (a crate of its own, outside the workspace); what
-//! each checks is in docs/RELIABILITY-fuzzing.md.
+//! each checks is in docs/RELIABILITY.md (Fuzzing).
 //!
 //! One `cargo fuzz build` makes every target (a separate target dir, `target/fuzz`, since
 //! the instrumentation flags would otherwise rebuild the workspace's own artifacts), then
@@ -18,7 +18,7 @@
 //! Sanitizer: none. The crates under test have no `unsafe` code, so AddressSanitizer mostly
 //! re-checks what the compiler already guarantees, while its build needs nightly flags
 //! (`RUSTC_BOOTSTRAP=1` on this stable toolchain), takes 1.7× as long and runs 4-5× fewer
-//! inputs (docs/RELIABILITY-fuzzing.md); without it the build needs no unstable flag.
+//! inputs (docs/RELIABILITY.md (Fuzzing)); without it the build needs no unstable flag.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -261,3 +261,16 @@ fn buffer_options_follow_the_query() {
     assert_eq!(buffer_options(0, Some((1, 2)), false).max_delta, None);
     assert_eq!(buffer_options(0, None, true).max_length, 1);
 }
+
+#[test]
+fn an_arrow_footer_claiming_more_than_the_file_holds_is_refused_without_allocating_it() {
+    // Found by the `arrow_frame` fuzz target: arrow-ipc's reader would allocate and zero the
+    // ~4 GiB the footer of these 2 377 bytes claims.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/regressions/arrow_frame/oom-52638b9184ad8b146656ae4b1c8002c7e058987f"
+    );
+    let bytes = std::fs::read(path).expect("the committed regression input");
+    let err = QueryFrame::from_arrow_ipc(&bytes).unwrap_err().to_string();
+    assert!(err.contains("claims") && err.contains("the file has 2377"), "{err}");
+}
