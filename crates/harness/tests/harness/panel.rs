@@ -272,5 +272,8 @@ fn an_arrow_footer_claiming_more_than_the_file_holds_is_refused_without_allocati
     );
     let bytes = std::fs::read(path).expect("the committed regression input");
     let err = QueryFrame::from_arrow_ipc(&bytes).unwrap_err().to_string();
-    assert!(err.contains("claims") && err.contains("the file has 2377"), "{err}");
+    assert!(
+        err.contains("claims") && err.contains("the file has 2377"),
+        "{err}"
+    );
 }
