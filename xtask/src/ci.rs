@@ -33,6 +33,8 @@ pub(crate) fn run() -> Result<()> {
     crate::frontend::run()?;
     // The committed fixtures must still be what the real @grafana/data produces.
     crate::fixtures::run(true)?;
+    // The exported schemas must still be what the plugin's declarations make.
+    crate::schema::run(true)?;
     // Every fuzz target for a few seconds from the committed seeds: no crash.
     crate::fuzz::run_ci()?;
     eprintln!("xtask ci: all checks passed");

@@ -24,6 +24,10 @@ Commands:
                      see it stream: build the plugin and the harness, start the plugin as
                      Grafana does and show the live panel view in the terminal (the
                      tutorial's stream by default) until Ctrl-C, or for N seconds
+  schema [--check]   write crates/plugin/schema/{query,settings}.schema.json from the
+                     plugin's declarations; --check compares instead (CI)
+  new-source NAME    write the skeleton of a new source: crates/plugin/src/source/NAME.rs
+                     (one parameter, its test) and its line in the registry
   fixtures [--check] regenerate the @grafana/data conformance fixtures (needs node + npm);
                      --check compares instead of writing
   fuzz [--seconds N] [--target NAME] [--update-corpus]
@@ -47,6 +51,8 @@ pub(crate) enum Command {
     Install { plugins_dir: PathBuf },
     Demo(crate::demo::DemoArgs),
     Fixtures { check: bool },
+    Schema { check: bool },
+    NewSource { name: String },
     Fuzz(crate::fuzz::FuzzArgs),
     Help,
 }
@@ -83,6 +89,14 @@ impl Command {
             }),
             "fixtures" => Command::Fixtures {
                 check: flags.switch("--check"),
+            },
+            "schema" => Command::Schema {
+                check: flags.switch("--check"),
+            },
+            "new-source" => Command::NewSource {
+                name: flags
+                    .positional()
+                    .with_context(|| format!("`cargo xtask new-source` needs a NAME\n\n{USAGE}"))?,
             },
             "fuzz" => Command::Fuzz(crate::fuzz::FuzzArgs {
                 seconds: match flags.value("--seconds")? {
@@ -181,6 +195,18 @@ mod tests {
             parse("fixtures --check").unwrap(),
             Command::Fixtures { check: true }
         );
+        assert_eq!(
+            parse("schema --check").unwrap(),
+            Command::Schema { check: true }
+        );
+        assert_eq!(
+            parse("new-source nats").unwrap(),
+            Command::NewSource {
+                name: "nats".into()
+            }
+        );
+        assert!(parse("new-source").is_err());
+        assert_eq!(parse("schema").unwrap(), Command::Schema { check: false });
         assert_eq!(parse("").unwrap(), Command::Help);
     }
 

@@ -9,8 +9,10 @@ mod flags;
 mod frontend;
 mod fuzz;
 mod install;
+mod new_source;
 mod package;
 mod platform;
+mod schema;
 mod setup;
 #[cfg(test)]
 mod testutil;
@@ -29,6 +31,8 @@ fn main() -> anyhow::Result<()> {
         Command::Install { plugins_dir } => install::run(plugins_dir),
         Command::Demo(args) => demo::run(args),
         Command::Fixtures { check } => fixtures::run(check),
+        Command::Schema { check } => schema::run(check),
+        Command::NewSource { name } => new_source::run(&name),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Help => {
             print!("{}", flags::USAGE);

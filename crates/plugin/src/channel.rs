@@ -253,7 +253,7 @@ fn build(
         capacity,
         backfill,
     };
-    source.validate(&spec)?;
+    spec.check_rules()?;
     Ok(spec)
 }
 

@@ -227,8 +227,33 @@ impl StreamSpec {
             capacity,
             backfill,
         };
-        source.validate(&spec)?;
+        spec.check_rules()?;
         Ok(spec)
+    }
+
+    /// The variant's [`Rule`](crate::source::Rule)s, then the source's own rules.
+    ///
+    /// # Errors
+    /// A [`QueryError`] naming the parameter to change.
+    pub fn check_rules(&self) -> Result<(), QueryError> {
+        for rule in self.variant.rules {
+            let (a, b) = (
+                self.values.number(rule.param),
+                self.values.number(rule.greater_than),
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                if a <= b {
+                    return Err(QueryError::new(
+                        rule.param,
+                        format!(
+                            "must be greater than `{}` ({b}), got {a}",
+                            rule.greater_than
+                        ),
+                    ));
+                }
+            }
+        }
+        self.source.validate(self)
     }
 
     /// The seed of a stream's randomness, when the query gave one (signals).

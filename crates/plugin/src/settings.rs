@@ -52,6 +52,85 @@ pub mod limits {
     pub const MAX_WEBSOCKET_CONNECTIONS: u64 = 10_000;
 }
 
+/// One data source setting, declared once: the settings schema (and from it the config
+/// editor) and the docs come from it; the parser reads the setting by this key.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The key in jsonData (or secureJsonData when `secure`).
+    pub key: &'static str,
+    /// Whether it is a secret: stored encrypted in secureJsonData, never sent back.
+    pub secure: bool,
+    /// What it holds.
+    pub kind: SettingKind,
+    /// What it means, in one line.
+    pub doc: &'static str,
+    /// `Some(n)`: the keys are `key1` ..= `keyN` (header pairs).
+    pub repeat: Option<u8>,
+}
+
+/// What a setting holds.
+#[derive(Debug, Clone, Copy)]
+pub enum SettingKind {
+    /// A URL with one of these schemes.
+    Url {
+        /// The schemes, e.g. `mqtt`, `mqtts`.
+        schemes: &'static [&'static str],
+    },
+    /// Text of at most `max_len` bytes.
+    Text {
+        /// Longest allowed.
+        max_len: usize,
+    },
+    /// `true` or `false` (absent: false).
+    Boolean,
+    /// An integer in `min ..= max` (absent: the plugin's default).
+    Integer {
+        /// Smallest.
+        min: u64,
+        /// Largest.
+        max: u64,
+    },
+}
+
+/// The settings every data source has, whatever its sources: TLS for any `…s://` URL, and
+/// the data source's own memory limit.
+pub const COMMON: &[Setting] = &[
+    Setting {
+        key: "tlsSkipVerify",
+        secure: false,
+        kind: SettingKind::Boolean,
+        doc: "accept any server certificate (mqtts://, wss://); for tests only",
+        repeat: None,
+    },
+    Setting {
+        key: "tlsAuthWithCACert",
+        secure: false,
+        kind: SettingKind::Boolean,
+        doc: "verify servers against tlsCACert only, instead of the system's CA certificates",
+        repeat: None,
+    },
+    Setting {
+        key: "tlsCACert",
+        secure: true,
+        kind: SettingKind::Text {
+            max_len: limits::MAX_CA_CERT_BYTES,
+        },
+        doc: "PEM CA certificate(s): one or more -----BEGIN CERTIFICATE----- blocks",
+        repeat: None,
+    },
+    Setting {
+        key: "memoryLimitMb",
+        secure: false,
+        kind: SettingKind::Integer {
+            min: 1,
+            max: limits::MAX_MEMORY_LIMIT_MB,
+        },
+        doc: "this data source's memory limit (MiB); only lowers its share of the plugin's \
+              memory budget",
+        repeat: None,
+    },
+];
+
 /// A settings field that is missing, malformed or out of range. The problem never quotes a
 /// secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

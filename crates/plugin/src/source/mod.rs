@@ -17,12 +17,138 @@
 //! [`SOURCES`].
 //!
 //! # Adding a source
-//! 1. Write `src/source/<name>.rs`: a unit struct implementing [`SourceKind`] (name, params,
-//!    layout, `open`), and the [`Source`] its `open` returns. `cargo xtask new-source NAME`
-//!    writes a compiling skeleton with one parameter and its test.
-//! 2. Add `pub mod <name>;` and one line to [`SOURCES`] below.
-//! 3. Run `cargo xtask schema` (the exported query schema gains the source's branch; CI fails
-//!    while it is stale) and `cargo test`.
+//! 1. `cargo xtask new-source NAME` writes `src/source/NAME.rs` (the example below, named
+//!    NAME: a [`SourceKind`] with one parameter, the [`Source`] it opens, and its test) and
+//!    adds `pub mod NAME;` and its line in [`SOURCES`].
+//! 2. Grow it: its parameters ([`Param`]), its channel-path [`Layout`], its settings section
+//!    (`settings`, read from [`OpenContext::settings`]), `open`, `check`.
+//! 3. Run `cargo xtask schema` (the exported query and settings schemas gain the source;
+//!    CI fails while they are stale) and `cargo test`.
+//!
+//! The example (this doctest is the template `cargo xtask new-source` copies, so it always
+//! compiles): a source whose rows hold one number, once per tick.
+//!
+//! ```
+//! // new-source: begin
+//! //! The `heartbeat` source: one row per tick holding one number.
+//!
+//! use std::time::Duration;
+//!
+//! use ringstream_frame::{Field, FieldType, Value};
+//!
+//! use ringstream_plugin::param::{Kind, Param};
+//! use ringstream_plugin::query::StreamSpec;
+//! use ringstream_plugin::source::{
+//!     DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Variant,
+//! };
+//! use ringstream_plugin::PluginError;
+//!
+//! /// The source, as the registry holds it.
+//! pub static HEARTBEAT: Heartbeat = Heartbeat;
+//!
+//! /// The source's kind.
+//! #[derive(Debug)]
+//! pub struct Heartbeat;
+//!
+//! /// `value`: what every row holds.
+//! pub const VALUE: Param = Param {
+//!     name: "value",
+//!     path_key: "value",
+//!     kind: Kind::Number { min: -1e15, max: 1e15, default: 1.0 },
+//!     unit: None,
+//!     doc: "the number every row holds",
+//! };
+//!
+//! static VARIANTS: [Variant; 1] = [Variant {
+//!     name: "heartbeat",
+//!     doc: "one row per tick",
+//!     params: &[],
+//!     rules: &[],
+//! }];
+//!
+//! impl SourceKind for Heartbeat {
+//!     fn name(&self) -> &'static str {
+//!         "heartbeat"
+//!     }
+//!
+//!     fn display_name(&self) -> &'static str {
+//!         "Heartbeat"
+//!     }
+//!
+//!     fn doc(&self) -> &'static str {
+//!         "one row per tick holding one number"
+//!     }
+//!
+//!     fn params(&self) -> &'static [Param] {
+//!         &[VALUE]
+//!     }
+//!
+//!     fn variants(&self) -> &'static [Variant] {
+//!         &VARIANTS
+//!     }
+//!
+//!     fn layout(&self) -> Layout {
+//!         Layout {
+//!             segment: Some("heartbeat"),
+//!             order: &["tickMs", "capacity", "backfill", "value"],
+//!             tail: None,
+//!         }
+//!     }
+//!
+//!     fn rows_per_second(&self, spec: &StreamSpec) -> u64 {
+//!         1000_u64.div_ceil(spec.tick_ms.max(1))
+//!     }
+//!
+//!     fn open(
+//!         &self,
+//!         spec: &StreamSpec,
+//!         _ctx: &OpenContext<'_>,
+//!     ) -> Result<Box<dyn DynSource>, PluginError> {
+//!         Ok(Box::new(HeartbeatSource {
+//!             value: spec.values.number(VALUE.name).unwrap_or(1.0),
+//!             tick: Duration::from_millis(spec.tick_ms),
+//!         }))
+//!     }
+//! }
+//!
+//! /// One stream's producer.
+//! struct HeartbeatSource {
+//!     value: f64,
+//!     tick: Duration,
+//! }
+//!
+//! impl Source for HeartbeatSource {
+//!     fn fields(&self) -> Vec<Field> {
+//!         vec![Field::new("time", FieldType::Time), Field::new("value", FieldType::Number)]
+//!     }
+//!
+//!     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
+//!         let mut tick = tokio::time::interval(self.tick);
+//!         loop {
+//!             tick.tick().await;
+//!             let now = sink.clock().now_ms().saturating_mul(1_000_000);
+//!             sink.push_row(&[Value::Time(now), Value::Number(self.value)])?;
+//!         }
+//!     }
+//! }
+//!
+//! // new-source: tests
+//! fn the_parameter_reads_from_a_query_and_names_itself_when_wrong() {
+//!     let obj = serde_json::json!({"value": 2.5});
+//!     let values = ringstream_plugin::param::Values::read(
+//!         HEARTBEAT.params(),
+//!         obj.as_object().unwrap(),
+//!     )
+//!     .unwrap();
+//!     assert_eq!(values.number("value"), Some(2.5));
+//!     let obj = serde_json::json!({"value": "high"});
+//!     let err = ringstream_plugin::param::Values::read(HEARTBEAT.params(), obj.as_object().unwrap())
+//!         .unwrap_err();
+//!     assert_eq!(err.field, "value");
+//! }
+//! // new-source: end
+//! # the_parameter_reads_from_a_query_and_names_itself_when_wrong();
+//! ```
 
 pub(crate) mod feed;
 pub mod mqtt;
@@ -75,6 +201,19 @@ pub struct Variant {
     pub doc: &'static str,
     /// Its parameters, in channel-path order.
     pub params: &'static [Param],
+    /// Rules between its parameters.
+    pub rules: &'static [Rule],
+}
+
+/// A rule between two number parameters: `param` must be greater than `greater_than`
+/// (`max` > `min`). Checked after each parameter was on its own, exported in the schema
+/// (`x-greaterThan`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The parameter the error names.
+    pub param: &'static str,
+    /// The one it must exceed.
+    pub greater_than: &'static str,
 }
 
 /// How a source's streams are written as channel paths: `v1/<segment>/…`.
@@ -158,13 +297,20 @@ pub trait SourceKind: Send + Sync + 'static {
     /// How its channel paths read.
     fn layout(&self) -> Layout;
 
-    /// Rules between parameters, after each was checked on its own.
+    /// Rules between parameters beyond the variants' [`Rule`]s, after each parameter was
+    /// checked on its own.
     ///
     /// # Errors
     /// A [`QueryError`](crate::query::QueryError) naming the parameter to change.
     fn validate(&self, spec: &StreamSpec) -> Result<(), crate::query::QueryError> {
         let _ = spec;
         Ok(())
+    }
+
+    /// Its section of the data source settings, declared once (the settings schema and
+    /// the config editor come from it).
+    fn settings(&self) -> &'static [crate::settings::Setting] {
+        &[]
     }
 
     /// Whether its streams read a connection of the data source: they then belong to one

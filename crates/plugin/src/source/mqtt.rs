@@ -58,7 +58,9 @@ use crate::hub::lock;
 use crate::limits::Limits;
 use crate::param::{Kind, Param, Value as P, Values};
 use crate::query::{limits, StreamSpec};
-use crate::settings::{InstanceKey, MqttSettings, Settings};
+use crate::settings::{
+    limits as settings_limits, InstanceKey, MqttSettings, Setting, SettingKind, Settings,
+};
 use crate::PluginError;
 
 /// The MQTT source, as the registry holds it.
@@ -87,6 +89,7 @@ static VARIANTS: [Variant; 1] = [Variant {
     name: "mqtt",
     doc: "the messages of a topic filter",
     params: &[],
+    rules: &[],
 }];
 
 impl SourceKind for Mqtt {
@@ -120,6 +123,10 @@ impl SourceKind for Mqtt {
                 strip_prefix: None,
             }),
         }
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
     }
 
     fn needs_connection(&self) -> bool {
@@ -164,6 +171,48 @@ impl SourceKind for Mqtt {
         })
     }
 }
+
+/// The MQTT section of the data source settings.
+const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "mqttUrl",
+        secure: false,
+        kind: SettingKind::Url {
+            schemes: &["mqtt", "mqtts"],
+        },
+        doc: "the broker: mqtt://host[:1883], or mqtts://host[:8883] for TLS; no path, no \
+              user:pass@",
+        repeat: None,
+    },
+    Setting {
+        key: "mqttUsername",
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_NAME_LEN,
+        },
+        doc: "user name; empty: anonymous",
+        repeat: None,
+    },
+    Setting {
+        key: "mqttPassword",
+        secure: true,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_SECRET_LEN,
+        },
+        doc: "password (needs a user name)",
+        repeat: None,
+    },
+    Setting {
+        key: "mqttClientId",
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_NAME_LEN,
+        },
+        doc: "MQTT client id; empty: ringstream- and 12 random hex digits per connection \
+              (two connections with one id make the broker drop the older one)",
+        repeat: None,
+    },
+];
 
 /// The topic filter of an MQTT stream's spec.
 pub fn topic(spec: &StreamSpec) -> Option<&str> {

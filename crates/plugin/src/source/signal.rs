@@ -13,10 +13,11 @@ use std::time::Duration;
 use ringstream_frame::{Field, FieldConfig, FieldType, Value};
 
 use super::{
-    Batch, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Variant, VARIANT_PARAMS,
+    Batch, DynSource, Layout, OpenContext, RowSink, Rule, Source, SourceKind, Variant,
+    VARIANT_PARAMS,
 };
 use crate::param::{Kind, Param, Value as P, Values};
-use crate::query::{limits, QueryError, StreamSpec};
+use crate::query::{limits, StreamSpec};
 use crate::PluginError;
 
 /// The signal source, as the registry holds it.
@@ -69,6 +70,7 @@ static VARIANTS: [Variant; 6] = [
             number("start", 0.0, ANY, "the first value"),
             number("spread", 1.0, 0.0, "the largest step (spread ≥ 0)"),
         ],
+        rules: &[],
     },
     Variant {
         name: "random",
@@ -77,21 +79,28 @@ static VARIANTS: [Variant; 6] = [
             number("min", 0.0, ANY, "the lower bound (inclusive)"),
             number("max", 1.0, ANY, "the upper bound (exclusive), above min"),
         ],
+        rules: &[Rule {
+            param: "max",
+            greater_than: "min",
+        }],
     },
     Variant {
         name: "sine",
         doc: "offset + amplitude · sin(2π t / period)",
         params: WAVE,
+        rules: &[],
     },
     Variant {
         name: "square",
         doc: "offset ± amplitude, switching every half period",
         params: WAVE,
+        rules: &[],
     },
     Variant {
         name: "sawtooth",
         doc: "rises linearly from offset - amplitude to offset + amplitude each period",
         params: WAVE,
+        rules: &[],
     },
     Variant {
         name: "counter",
@@ -100,6 +109,7 @@ static VARIANTS: [Variant; 6] = [
             number("offset", 0.0, ANY, "the first value"),
             number("step", 1.0, ANY, "the increment per row"),
         ],
+        rules: &[],
     },
 ];
 
@@ -166,18 +176,6 @@ impl SourceKind for Signals {
             order: &[VARIANT_PARAMS, "tickMs", "capacity", "seed", "backfill"],
             tail: None,
         }
-    }
-
-    fn validate(&self, spec: &StreamSpec) -> Result<(), QueryError> {
-        if let Some(Signal::Random { min, max }) = Signal::of(spec) {
-            if min >= max {
-                return Err(QueryError::new(
-                    "max",
-                    format!("must be greater than `min` ({min}), got {max}"),
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn rows_per_second(&self, spec: &StreamSpec) -> u64 {

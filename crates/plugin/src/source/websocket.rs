@@ -45,7 +45,9 @@ use crate::clock::Clock;
 use crate::hub::lock;
 use crate::param::{Kind, Param, Value as P, Values};
 use crate::query::{limits, StreamSpec};
-use crate::settings::{InstanceKey, Settings, WebSocketSettings};
+use crate::settings::{
+    limits as settings_limits, InstanceKey, Setting, SettingKind, Settings, WebSocketSettings,
+};
 use crate::PluginError;
 
 /// The WebSocket source, as the registry holds it.
@@ -74,6 +76,7 @@ static VARIANTS: [Variant; 1] = [Variant {
     name: "websocket",
     doc: "the messages of a WebSocket feed",
     params: &[],
+    rules: &[],
 }];
 
 impl SourceKind for WebSocket {
@@ -107,6 +110,10 @@ impl SourceKind for WebSocket {
                 strip_prefix: Some("/"),
             }),
         }
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
     }
 
     fn needs_connection(&self) -> bool {
@@ -144,6 +151,50 @@ impl SourceKind for WebSocket {
         })
     }
 }
+
+/// The WebSocket section of the data source settings.
+const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "websocketUrl",
+        secure: false,
+        kind: SettingKind::Url {
+            schemes: &["ws", "wss"],
+        },
+        doc: "the server: ws://host[:80][/base][?query] or wss://…; each query's path is \
+              appended to it",
+        repeat: None,
+    },
+    Setting {
+        key: "httpHeaderName",
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_NAME_LEN,
+        },
+        doc: "a header sent with the WebSocket handshake, e.g. Authorization; not Host, \
+              Connection, Upgrade or Sec-WebSocket-*",
+        repeat: Some(settings_limits::MAX_HEADERS as u8),
+    },
+    Setting {
+        key: "httpHeaderValue",
+        secure: true,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_SECRET_LEN,
+        },
+        doc: "that header's value, e.g. Bearer <token>; no line breaks",
+        repeat: Some(settings_limits::MAX_HEADERS as u8),
+    },
+    Setting {
+        key: "websocketMaxConnections",
+        secure: false,
+        kind: SettingKind::Integer {
+            min: 1,
+            max: settings_limits::MAX_WEBSOCKET_CONNECTIONS,
+        },
+        doc: "this data source's WebSocket connections at most (one per path); only lowers \
+              the plugin's max_websocket_connections",
+        repeat: None,
+    },
+];
 
 /// The path of a WebSocket stream's spec.
 pub fn path(spec: &StreamSpec) -> Option<&str> {
