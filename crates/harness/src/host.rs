@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::Stream;
 use grafana_plugin_sdk::pluginv2::{
     self, data_client::DataClient, diagnostics_client::DiagnosticsClient,
-    stream_client::StreamClient,
+    resource_client::ResourceClient, stream_client::StreamClient,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -683,6 +683,19 @@ impl PluginHost {
         self.caller()?.run_stream(path).await
     }
 
+    /// CallResource; see [`Caller::call_resource`].
+    ///
+    /// # Errors
+    /// When the call fails.
+    pub async fn call_resource(
+        &self,
+        method: &str,
+        url: &str,
+        body: &[u8],
+    ) -> Result<(u16, Value), HarnessError> {
+        self.caller()?.call_resource(method, url, body).await
+    }
+
     /// PublishStream; see [`Caller::publish`].
     ///
     /// # Errors
@@ -832,6 +845,43 @@ impl Caller {
             path: path.into(),
             inner,
         })
+    }
+
+    /// CallResource as Grafana forwards `/api/datasources/uid/<uid>/resources/<url>`:
+    /// `url` is the resource path with its query string. The status and the body (JSON,
+    /// `Null` when empty or not JSON).
+    ///
+    /// # Errors
+    /// When the call fails or answers nothing.
+    pub async fn call_resource(
+        &self,
+        method: &str,
+        url: &str,
+        body: &[u8],
+    ) -> Result<(u16, Value), HarnessError> {
+        let mut client = ResourceClient::new(self.channel.clone())
+            .max_decoding_message_size(GRAFANA_MAX_MESSAGE);
+        let request = pluginv2::CallResourceRequest {
+            plugin_context: Some(self.plugin_context()),
+            path: url.split('?').next().unwrap_or(url).to_owned(),
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: HashMap::new(),
+            body: body.to_vec().into(),
+        };
+        let mut stream = self
+            .timed("CallResource", client.call_resource(request))
+            .await?;
+        let first = tokio::time::timeout(self.call_timeout, stream.message())
+            .await
+            .map_err(|_| HarnessError::Timeout("CallResource sent no answer".into()))?
+            .map_err(|s| HarnessError::rpc("CallResource", &s))?
+            .ok_or_else(|| HarnessError::Protocol("CallResource ended without an answer".into()))?;
+        let status = u16::try_from(first.code).unwrap_or(0);
+        Ok((
+            status,
+            serde_json::from_slice(&first.body).unwrap_or(Value::Null),
+        ))
     }
 
     /// PublishStream: a viewer sending `data` on the channel.

@@ -235,6 +235,36 @@ impl StreamHub {
         &self.inner.metrics
     }
 
+    /// The fields the open channel of `spec` has now (for the editor's suggestions), without
+    /// opening it; `None` when it is not open.
+    pub fn fields_of(
+        &self,
+        settings: Option<&Settings>,
+        path: &ChannelPath,
+        spec: &StreamSpec,
+    ) -> Option<Vec<ringstream_frame::Field>> {
+        let instance = if spec.source.needs_connection() {
+            Some(settings?.key.clone())
+        } else {
+            None
+        };
+        let key = ChannelKey {
+            instance,
+            path: path.clone(),
+        };
+        let slot = Arc::clone(lock(&self.inner.channels).get(&key)?);
+        let state = slot.state.try_lock().ok()?; // still being made: nothing to show yet
+        match &*state {
+            SlotState::Open(channel) => Some(lock(&channel.shared.ring).ring.fields().to_vec()),
+            _ => None,
+        }
+    }
+
+    /// The shared connections, for discovery.
+    pub(crate) fn connections(&self) -> &Connections {
+        &self.inner.connections
+    }
+
     /// The channel for `spec`, created (with its history, when the spec asks for backfill)
     /// if it does not exist, charged to the process itself. For streams that need no data
     /// source connection (signals); see [`StreamHub::open_in`].

@@ -43,6 +43,7 @@ pub mod limits;
 pub mod param;
 pub mod query;
 pub(crate) mod rand;
+pub mod resource;
 pub mod schema;
 pub mod service;
 pub mod settings;

@@ -17,8 +17,8 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use grafana_plugin_sdk::pluginv2::{
     self, check_health_response::HealthStatus, data_server::DataServer,
-    diagnostics_server::DiagnosticsServer, publish_stream_response, stream_server::StreamServer,
-    subscribe_stream_response,
+    diagnostics_server::DiagnosticsServer, publish_stream_response,
+    resource_server::ResourceServer, stream_server::StreamServer, subscribe_stream_response,
 };
 use ringstream_frame::RingFrame;
 use tokio::sync::Semaphore;
@@ -76,11 +76,15 @@ impl RingstreamService {
         health.set_serving::<DataServer<Self>>().await;
         health.set_serving::<DiagnosticsServer<Self>>().await;
         health.set_serving::<StreamServer<Self>>().await;
+        health.set_serving::<ResourceServer<Self>>().await;
         tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(DataServer::new(self.clone()))
             .add_service(
                 DiagnosticsServer::new(self.clone()).max_decoding_message_size(MAX_SMALL_REQUEST),
+            )
+            .add_service(
+                ResourceServer::new(self.clone()).max_decoding_message_size(MAX_SMALL_REQUEST),
             )
             .add_service(StreamServer::new(self).max_decoding_message_size(MAX_SMALL_REQUEST))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
@@ -549,6 +553,53 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
 }
 
 type PacketStream = Pin<Box<dyn Stream<Item = Result<pluginv2::StreamPacket, Status>> + Send>>;
+
+type ResourceStream =
+    Pin<Box<dyn Stream<Item = Result<pluginv2::CallResourceResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pluginv2::resource_server::Resource for RingstreamService {
+    type CallResourceStream = ResourceStream;
+
+    async fn call_resource(
+        &self,
+        request: Request<pluginv2::CallResourceRequest>,
+    ) -> Result<Response<Self::CallResourceStream>, Status> {
+        let request = request.into_inner();
+        let ctx = request.plugin_context.as_ref();
+        // Settings that do not parse leave the resources that need none working.
+        let settings = settings_of(ctx).ok().flatten();
+        let url = if request.url.is_empty() {
+            &request.path
+        } else {
+            &request.url
+        };
+        let answer = crate::resource::call(
+            &self.hub,
+            settings.as_deref(),
+            datasource_uid(ctx),
+            &request.method,
+            url,
+            &request.body,
+        )
+        .await;
+        let mut headers = HashMap::new();
+        headers.insert(
+            "Content-Type".to_owned(),
+            pluginv2::StringList {
+                values: vec!["application/json".into()],
+            },
+        );
+        let response = pluginv2::CallResourceResponse {
+            code: i32::from(answer.status),
+            headers,
+            body: answer.body.to_string().into_bytes().into(),
+        };
+        Ok(Response::new(Box::pin(futures_util::stream::once(async {
+            Ok(response)
+        }))))
+    }
+}
 
 #[tonic::async_trait]
 impl pluginv2::stream_server::Stream for RingstreamService {

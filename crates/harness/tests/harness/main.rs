@@ -8,6 +8,7 @@ mod mqtt_e2e;
 mod panel;
 mod plugin_exe;
 mod props;
+mod resources;
 mod roundtrip;
 mod servers;
 mod snapshots;

@@ -270,6 +270,11 @@ impl<K, V> Default for Registry<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> Registry<K, V> {
+    /// The live connection for `key`, if there is one.
+    pub(crate) fn get(&self, key: &K) -> Option<Arc<V>> {
+        lock(&self.map).get(key).and_then(Weak::upgrade)
+    }
+
     /// The live connection for `key`, or a new one from `make`.
     ///
     /// # Errors

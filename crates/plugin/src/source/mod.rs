@@ -263,6 +263,31 @@ pub struct OpenContext<'a> {
     pub metrics: &'a Arc<FeedMetrics>,
 }
 
+/// What the query editor asks a source to discover.
+#[derive(Debug)]
+pub struct TopicsRequest<'a> {
+    /// The data source's settings.
+    pub settings: &'a Settings,
+    /// The shared connections (what they have seen counts).
+    pub connections: &'a Connections,
+    /// What the user typed: a filter in the source's syntax, validated like a query's, or
+    /// empty for everything.
+    pub filter: &'a str,
+    /// The most topics wanted.
+    pub limit: usize,
+    /// How long the source may look.
+    pub timeout: Duration,
+}
+
+/// What a source discovered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Topics {
+    /// The topics, sorted, without repeats.
+    pub topics: Vec<String>,
+    /// Whether there were more than the limit (or the time ran out first).
+    pub truncated: bool,
+}
+
 /// A future a source returns from an object-safe method.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -342,6 +367,17 @@ pub trait SourceKind: Send + Sync + 'static {
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError>;
+
+    /// Discovery for the query editor: the topics (subjects, keys, …) of the data source
+    /// that `req.filter` matches, within `req.limit` and `req.timeout`. `None`: this source
+    /// has nothing to discover.
+    fn topics<'a>(
+        &'a self,
+        req: TopicsRequest<'a>,
+    ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
+        let _ = req;
+        Box::pin(async { None })
+    }
 
     /// CheckHealth: `None` when the data source configures no connection of this source,
     /// else what a real connection with its settings did (never a secret).

@@ -51,7 +51,8 @@ use super::feed::{
 };
 use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
 use super::{
-    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Tail, Variant,
+    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Tail, Topics,
+    TopicsRequest, Variant,
 };
 use crate::clock::Clock;
 use crate::hub::lock;
@@ -169,6 +170,109 @@ impl SourceKind for Mqtt {
             settings.mqtt.as_ref()?;
             Some(check(settings, timeout).await)
         })
+    }
+
+    fn topics<'a>(
+        &'a self,
+        req: TopicsRequest<'a>,
+    ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
+        Box::pin(async move {
+            req.settings.mqtt.as_ref()?;
+            Some(discover(req).await)
+        })
+    }
+}
+
+/// The topics of the data source's broker that `req.filter` (`#` when empty) matches: those
+/// the shared connection has seen, then what a short-lived connection of its own receives
+/// for the filter within the time (retained messages come at once). One browse per data
+/// source at a time.
+async fn discover(req: TopicsRequest<'_>) -> Result<Topics, PluginError> {
+    let filter = if req.filter.is_empty() {
+        "#"
+    } else {
+        req.filter
+    };
+    TOPIC
+        .check(P::Text(filter.to_owned()))
+        .map_err(PluginError::Query)?;
+    let settings = req.settings;
+    let Some(mqtt) = &settings.mqtt else {
+        return Ok(Topics::default());
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let registry = req
+        .connections
+        .registry::<Registry<InstanceKey, MqttConnection>>("mqtt");
+    if let Some(conn) = registry.get(&settings.key) {
+        let router = lock(&conn.router);
+        for f in router.filters.values() {
+            seen.extend(
+                f.latest
+                    .keys()
+                    .filter(|t| topic_matches(filter, t))
+                    .map(|t| t.to_string()),
+            );
+        }
+    }
+    let Some(_browsing) = Browsing::start(&settings.key) else {
+        return Err(PluginError::Refused(
+            "a topic browse of this data source is running; try again in a moment".into(),
+        ));
+    };
+    let (client, mut eventloop) = AsyncClient::new(options(mqtt, generated_client_id()), 10);
+    use_tls_if_asked(&mut eventloop, settings)
+        .map_err(|e| PluginError::Source(settings.redact(&e)))?;
+    let deadline = Instant::now() + req.timeout;
+    let mut truncated = false;
+    let browse = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client.try_subscribe(filter, QoS::AtMostOnce);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if seen.len() >= req.limit {
+                        truncated = true;
+                        return;
+                    }
+                    seen.insert(p.topic);
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    if tokio::time::timeout_at(deadline, browse).await.is_err() {
+        // The time is up: what came so far is the answer.
+    }
+    let _ = client.try_disconnect();
+    let topics: Vec<String> = seen.into_iter().take(req.limit).collect();
+    Ok(Topics {
+        truncated: truncated || topics.len() >= req.limit,
+        topics,
+    })
+}
+
+/// A browse of one data source's broker, running; at most one per data source.
+struct Browsing(InstanceKey);
+
+static BROWSING: Mutex<Vec<InstanceKey>> = Mutex::new(Vec::new());
+
+impl Browsing {
+    fn start(key: &InstanceKey) -> Option<Self> {
+        let mut running = lock(&BROWSING);
+        if running.contains(key) {
+            return None;
+        }
+        running.push(key.clone());
+        Some(Self(key.clone()))
+    }
+}
+
+impl Drop for Browsing {
+    fn drop(&mut self) {
+        lock(&BROWSING).retain(|k| *k != self.0);
     }
 }
 
