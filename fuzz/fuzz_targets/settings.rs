@@ -87,15 +87,9 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// The secrets the settings hold (those `redact` knows).
+/// The secrets the settings hold (those `redact` knows: of three bytes or more).
 fn used(settings: &Settings) -> impl Iterator<Item = &str> {
-    let mqtt = settings.mqtt.iter().filter_map(|m| m.password.as_ref());
-    let headers = settings
-        .websocket
-        .iter()
-        .flat_map(|w| w.headers.iter().map(|h| &h.value));
-    let ca = settings.tls.ca_cert.iter();
-    mqtt.chain(headers).chain(ca).map(|s| s.expose())
+    settings.secrets()
 }
 
 /// Everything of `jsonData` an error or `Debug` may quote: the raw text and every string

@@ -106,6 +106,9 @@ pub struct DataSourceSettings {
     pub raw_json_data: Option<Vec<u8>>,
     /// `decryptedSecureJsonData`.
     pub secure: HashMap<String, String>,
+    /// `lastUpdated`, epoch milliseconds: Grafana changes it on every save, and a plugin may
+    /// keep what it parsed of one version ([`PluginHost::set_settings`] moves it on).
+    pub updated_ms: i64,
 }
 
 impl Default for DataSourceSettings {
@@ -117,6 +120,7 @@ impl Default for DataSourceSettings {
             json_data: Value::Object(serde_json::Map::new()),
             raw_json_data: None,
             secure: HashMap::new(),
+            updated_ms: 1_700_000_000_000,
         }
     }
 }
@@ -552,8 +556,10 @@ impl PluginHost {
         &self.settings
     }
 
-    /// Replaces the data source settings (as saving the data source page does).
-    pub fn set_settings(&mut self, settings: DataSourceSettings) {
+    /// Replaces the data source settings, as saving the data source page does: a new
+    /// `lastUpdated` with it.
+    pub fn set_settings(&mut self, mut settings: DataSourceSettings) {
+        settings.updated_ms = settings.updated_ms.max(self.settings.updated_ms) + 1;
         self.settings = settings;
     }
 
@@ -969,7 +975,7 @@ pub fn plugin_context(
                 .clone()
                 .unwrap_or_else(|| settings.json_data.to_string().into_bytes()),
             decrypted_secure_json_data: settings.secure.clone(),
-            last_updated_ms: 1_700_000_000_000,
+            last_updated_ms: settings.updated_ms,
             ..Default::default()
         }),
     }

@@ -48,6 +48,7 @@ const MAX_SMALL_REQUEST: usize = 1 << 20;
 pub struct RingstreamService {
     hub: StreamHub,
     work: Arc<Semaphore>,
+    settings: Arc<SettingsCache>,
 }
 
 impl RingstreamService {
@@ -57,6 +58,7 @@ impl RingstreamService {
         Self {
             hub,
             work: Arc::new(Semaphore::new(slots.max(1))),
+            settings: Arc::default(),
         }
     }
 
@@ -136,27 +138,50 @@ impl RingstreamService {
     }
 }
 
-/// The data source instance settings of a request, validated; `None` when it has none.
-///
-/// # Errors
-/// [`PluginError::Settings`] naming the bad field (never quoting a secret).
-pub fn settings_of(
-    ctx: Option<&pluginv2::PluginContext>,
-) -> Result<Option<Arc<Settings>>, PluginError> {
-    let Some(ctx) = ctx else { return Ok(None) };
-    let Some(ds) = &ctx.data_source_instance_settings else {
-        return Ok(None);
-    };
-    let key = InstanceKey {
-        org_id: ctx.org_id,
-        uid: ds.uid.clone(),
-        updated_ms: ds.last_updated_ms,
-    };
-    Ok(Some(Arc::new(Settings::parse(
-        key,
-        &ds.json_data,
-        &ds.decrypted_secure_json_data,
-    )?)))
+/// The most data source instances whose parsed settings are kept.
+const MAX_CACHED_SETTINGS: usize = 1024;
+
+/// Parsed settings by instance and settings version: a request's settings are parsed
+/// (PEM certificates included) once per version, not once per query. A new version of an
+/// instance replaces the old ones; the cache holds at most [`MAX_CACHED_SETTINGS`].
+#[derive(Debug, Default)]
+struct SettingsCache {
+    map: std::sync::Mutex<HashMap<InstanceKey, Result<Arc<Settings>, PluginError>>>,
+}
+
+impl SettingsCache {
+    /// The data source instance settings of a request, validated; `None` when it has none.
+    ///
+    /// # Errors
+    /// [`PluginError::Settings`] naming the bad field (never quoting a secret).
+    fn of(
+        &self,
+        ctx: Option<&pluginv2::PluginContext>,
+    ) -> Result<Option<Arc<Settings>>, PluginError> {
+        let Some(ctx) = ctx else { return Ok(None) };
+        let Some(ds) = &ctx.data_source_instance_settings else {
+            return Ok(None);
+        };
+        let key = InstanceKey {
+            org_id: ctx.org_id,
+            uid: ds.uid.clone(),
+            updated_ms: ds.last_updated_ms,
+        };
+        if let Some(hit) = crate::hub::lock(&self.map).get(&key) {
+            return hit.clone().map(Some);
+        }
+        // Parsed outside the lock: other requests do not wait for a certificate bundle.
+        let parsed = Settings::parse(key.clone(), &ds.json_data, &ds.decrypted_secure_json_data)
+            .map(Arc::new)
+            .map_err(PluginError::from);
+        let mut map = crate::hub::lock(&self.map);
+        map.retain(|k, _| !(k.org_id == key.org_id && k.uid == key.uid));
+        if map.len() >= MAX_CACHED_SETTINGS {
+            map.clear(); // rare: more instances than that; they are parsed again
+        }
+        map.insert(key, parsed.clone());
+        parsed.map(Some)
+    }
 }
 
 /// Who asks: org, login and data source, with the data source's own limits when its
@@ -322,7 +347,7 @@ impl pluginv2::data_server::Data for RingstreamService {
         let request = request.into_inner();
         let ctx = request.plugin_context;
         let limits = self.hub.config().limits;
-        let settings = Arc::new(settings_of(ctx.as_ref()));
+        let settings = Arc::new(self.settings.of(ctx.as_ref()));
         let who = Arc::new(requester(
             ctx.as_ref(),
             settings.as_ref().as_ref().ok().and_then(|s| s.as_deref()),
@@ -449,7 +474,7 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
         request: Request<pluginv2::CheckHealthRequest>,
     ) -> Result<Response<pluginv2::CheckHealthResponse>, Status> {
         let request = request.into_inner();
-        let (status, message) = match settings_of(request.plugin_context.as_ref()) {
+        let (status, message) = match self.settings.of(request.plugin_context.as_ref()) {
             Err(e) => (HealthStatus::Error, format!("Settings: {e}")),
             Ok(settings) => health(settings.as_deref(), self.hub.channel_count()).await,
         };
@@ -568,7 +593,7 @@ impl pluginv2::resource_server::Resource for RingstreamService {
         let request = request.into_inner();
         let ctx = request.plugin_context.as_ref();
         // Settings that do not parse leave the resources that need none working.
-        let settings = settings_of(ctx).ok().flatten();
+        let settings = self.settings.of(ctx).ok().flatten();
         let url = if request.url.is_empty() {
             &request.path
         } else {
@@ -610,10 +635,11 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         let request = request.into_inner();
         let ctx = request.plugin_context;
         let hub = self.hub.clone();
+        let cache = Arc::clone(&self.settings);
         let answer = self
             .blocking(move || {
                 let (path, spec) = ChannelPath::parse(&request.path)?;
-                let settings = settings_of(ctx.as_ref());
+                let settings = cache.of(ctx.as_ref());
                 let who = requester(
                     ctx.as_ref(),
                     settings.as_ref().ok().and_then(|s| s.as_deref()),
@@ -650,10 +676,11 @@ impl pluginv2::stream_server::Stream for RingstreamService {
             ChannelPath::parse(&request.path).map_err(|e| Status::not_found(e.to_string()))?;
         let ctx = request.plugin_context;
         let hub = self.hub.clone();
+        let cache = Arc::clone(&self.settings);
         let opened = path.clone();
         let channel = self
             .blocking(move || {
-                let settings = settings_of(ctx.as_ref());
+                let settings = cache.of(ctx.as_ref());
                 let who = requester(
                     ctx.as_ref(),
                     settings.as_ref().ok().and_then(|s| s.as_deref()),
@@ -732,4 +759,53 @@ async fn health(settings: Option<&Settings>, channels: usize) -> (HealthStatus, 
         HealthStatus::Error
     };
     (status, parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(updated_ms: i64, json: &str) -> pluginv2::PluginContext {
+        pluginv2::PluginContext {
+            org_id: 1,
+            data_source_instance_settings: Some(pluginv2::DataSourceInstanceSettings {
+                uid: "ds".into(),
+                json_data: json.as_bytes().to_vec(),
+                last_updated_ms: updated_ms,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn settings_are_parsed_once_per_version_and_old_versions_dropped() {
+        let cache = SettingsCache::default();
+        let a = cache
+            .of(Some(&ctx(1, r#"{"mqttUrl":"mqtt://a"}"#)))
+            .unwrap()
+            .unwrap();
+        // Same instance and version: the parsed settings, not the bytes, are what counts.
+        let again = cache
+            .of(Some(&ctx(1, r#"{"mqttUrl":"mqtt://b"}"#)))
+            .unwrap()
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &again));
+        let newer = cache
+            .of(Some(&ctx(2, r#"{"mqttUrl":"mqtt://b"}"#)))
+            .unwrap()
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &newer));
+        assert_eq!(
+            crate::hub::lock(&cache.map).len(),
+            1,
+            "the old version is dropped"
+        );
+        // A broken version is remembered as broken.
+        let err = cache
+            .of(Some(&ctx(3, r#"{"mqttUrl":"http://x"}"#)))
+            .unwrap_err();
+        assert!(err.to_string().contains("mqttUrl"), "{err}");
+        assert!(cache.of(Some(&ctx(3, r#"{}"#))).is_err());
+    }
 }

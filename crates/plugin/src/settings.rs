@@ -25,8 +25,10 @@
 //! that came from a library, as a second line of defence). URLs may not carry credentials
 //! (`user:pass@host`): those belong in the fields made for them.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
@@ -222,105 +224,6 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// The MQTT connection settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MqttSettings {
-    /// The broker.
-    pub endpoint: Endpoint,
-    /// User name; `None`: anonymous.
-    pub username: Option<String>,
-    /// Password.
-    pub password: Option<Secret>,
-    /// Client id; `None`: generated per connection.
-    pub client_id: Option<String>,
-}
-
-/// A header sent with the WebSocket handshake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// The header's name.
-    pub name: String,
-    /// Its value (secret: often a token).
-    pub value: Secret,
-}
-
-/// The WebSocket connection settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebSocketSettings {
-    /// The server.
-    pub endpoint: Endpoint,
-    /// The base URL's path without a trailing `/` (may be empty).
-    base_path: String,
-    /// The base URL's query string, without `?`.
-    base_query: Option<String>,
-    /// Handshake headers.
-    pub headers: Vec<Header>,
-}
-
-impl WebSocketSettings {
-    /// The URL a query's `path` reads: the base URL's path, then `path`, then the base URL's
-    /// query (and the path's own, joined with `&`). Only ever on the configured host.
-    ///
-    /// # Errors
-    /// When the result is not a valid URL on the same host (the query layer already refuses
-    /// such paths; this is the last check before connecting).
-    pub fn url_for(&self, path: &str) -> Result<String, SettingsError> {
-        let (path, path_query) = match path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path, None),
-        };
-        // The admin's parameters (a token, a tenant) are the admin's: a query may add its
-        // own, not repeat or override theirs.
-        if let (Some(base), Some(own)) = (self.base_query.as_deref(), path_query) {
-            let names = |q: &str| -> Vec<String> {
-                q.split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.split_once('=').map_or(p, |(k, _)| k).to_ascii_lowercase())
-                    .collect()
-            };
-            let admin = names(base);
-            if let Some(name) = names(own).into_iter().find(|n| admin.contains(n)) {
-                return Err(SettingsError::new(
-                    "path",
-                    format!(
-                        "the query parameter {name:?} is set by the data source's URL and \
-                         cannot be given again by a query"
-                    ),
-                ));
-            }
-        }
-        let query: Vec<&str> = [self.base_query.as_deref(), path_query]
-            .into_iter()
-            .flatten()
-            .filter(|q| !q.is_empty())
-            .collect();
-        let mut url = format!("{}{}{}", self.endpoint, self.base_path, path);
-        if !query.is_empty() {
-            url.push('?');
-            url.push_str(&query.join("&"));
-        }
-        let bad = || SettingsError::new("path", "does not make a valid URL on the configured host");
-        let uri: Uri = url.parse().map_err(|_| bad())?;
-        match uri.authority() {
-            Some(a) if a.as_str() == self.endpoint.authority() => Ok(url),
-            _ => Err(bad()),
-        }
-    }
-
-    /// The base URL itself (what the health check opens).
-    pub fn base_url(&self) -> String {
-        let mut url = format!("{}{}", self.endpoint, self.base_path);
-        if url.ends_with(&self.endpoint.authority()) {
-            url.push('/');
-        }
-        if let Some(q) = &self.base_query {
-            url.push('?');
-            url.push_str(q);
-        }
-        url
-    }
-}
-
 /// TLS options shared by `mqtts://` and `wss://`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TlsSettings {
@@ -330,15 +233,22 @@ pub struct TlsSettings {
     pub ca_cert: Option<Secret>,
 }
 
-/// A data source instance's settings, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A source's section of the settings, parsed by the source
+/// ([`SourceKind::parse_settings`](crate::source::SourceKind::parse_settings)) into its own
+/// type, which it reads back with [`Settings::section`].
+pub trait Section: Any + fmt::Debug + Send + Sync {
+    /// Every secret value the section holds, for [`Settings::redact`].
+    fn secrets(&self) -> Vec<&str>;
+}
+
+/// A data source instance's settings, validated: the common ones and each configured
+/// source's section.
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Which instance, which version.
     pub key: InstanceKey,
-    /// MQTT, when `mqttUrl` is set.
-    pub mqtt: Option<MqttSettings>,
-    /// WebSocket, when `websocketUrl` is set.
-    pub websocket: Option<WebSocketSettings>,
+    /// Each configured source's section, by source name.
+    sections: Vec<(&'static str, Arc<dyn Section>)>,
     /// TLS options.
     pub tls: TlsSettings,
     /// `memoryLimitMb` in bytes: the data source's own memory limit.
@@ -376,108 +286,23 @@ impl Settings {
         let Json::Object(obj) = json else {
             return Err(SettingsError::new("jsonData", "expected a JSON object"));
         };
-        let data = Data(&obj);
-        let secret = |field: &str, max: usize| -> Result<Option<Secret>, SettingsError> {
-            match secure.get(field).filter(|v| !v.is_empty()) {
-                None => Ok(None),
-                Some(v) if v.len() > max => Err(SettingsError::new(
-                    field,
-                    format!("longer than {max} bytes"),
-                )),
-                Some(v) => Ok(Some(Secret(v.clone()))),
+        let data = SettingsData { obj: &obj, secure };
+        let mut sections = Vec::new();
+        for source in crate::source::SOURCES {
+            if let Some(section) = source.parse_settings(&data)? {
+                sections.push((source.name(), section));
             }
-        };
-
-        let mqtt = match data.string("mqttUrl", limits::MAX_URL_LEN)? {
-            None => None,
-            Some(url) => {
-                let endpoint = parse_url(
-                    "mqttUrl",
-                    url,
-                    &[("mqtt", false, 1883), ("mqtts", true, 8883)],
-                )?;
-                if !matches!(endpoint.1.as_str(), "" | "/") || endpoint.2.is_some() {
-                    return Err(SettingsError::new(
-                        "mqttUrl",
-                        "an MQTT URL has no path or query: mqtt://host:port",
-                    ));
-                }
-                let username = data.string("mqttUsername", limits::MAX_NAME_LEN)?;
-                let password = secret("mqttPassword", limits::MAX_SECRET_LEN)?;
-                if password.is_some() && username.is_none() {
-                    return Err(SettingsError::new(
-                        "mqttUsername",
-                        "a password is set but no user name: MQTT sends a password only with a user name",
-                    ));
-                }
-                let client_id = data.string("mqttClientId", limits::MAX_NAME_LEN)?;
-                if let Some(id) = client_id {
-                    if id.chars().any(char::is_control) {
-                        return Err(SettingsError::new(
-                            "mqttClientId",
-                            "may not contain control characters",
-                        ));
-                    }
-                }
-                Some(MqttSettings {
-                    endpoint: endpoint.0,
-                    username: username.map(str::to_owned),
-                    password,
-                    client_id: client_id.map(str::to_owned),
-                })
-            }
-        };
-
-        let websocket = match data.string("websocketUrl", limits::MAX_URL_LEN)? {
-            None => None,
-            Some(url) => {
-                let (endpoint, path, query) = parse_url(
-                    "websocketUrl",
-                    url,
-                    &[("ws", false, 80), ("wss", true, 443)],
-                )?;
-                let mut headers = Vec::new();
-                for i in 1..=limits::MAX_HEADERS {
-                    let name_key = format!("httpHeaderName{i}");
-                    let value_key = format!("httpHeaderValue{i}");
-                    let Some(name) = data.string(&name_key, limits::MAX_NAME_LEN)? else {
-                        continue;
-                    };
-                    check_header_name(&name_key, name)?;
-                    let value = secret(&value_key, limits::MAX_SECRET_LEN)?
-                        .unwrap_or_else(|| Secret(String::new()));
-                    if value
-                        .0
-                        .bytes()
-                        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-                    {
-                        return Err(SettingsError::new(
-                            &value_key,
-                            "contains a line break or another control character",
-                        ));
-                    }
-                    headers.push(Header {
-                        name: name.to_owned(),
-                        value,
-                    });
-                }
-                Some(WebSocketSettings {
-                    endpoint,
-                    base_path: path.trim_end_matches('/').to_owned(),
-                    base_query: query,
-                    headers,
-                })
-            }
-        };
-
+        }
         let skip_verify = data.boolean("tlsSkipVerify")?;
         let ca_cert = if data.boolean("tlsAuthWithCACert")? {
-            let pem = secret("tlsCACert", limits::MAX_CA_CERT_BYTES)?.ok_or_else(|| {
-                SettingsError::new(
-                    "tlsCACert",
-                    "`tlsAuthWithCACert` is on but no CA certificate is set",
-                )
-            })?;
+            let pem = data
+                .secret("tlsCACert", limits::MAX_CA_CERT_BYTES)?
+                .ok_or_else(|| {
+                    SettingsError::new(
+                        "tlsCACert",
+                        "`tlsAuthWithCACert` is on but no CA certificate is set",
+                    )
+                })?;
             let parsed =
                 CertificateDer::pem_slice_iter(pem.0.as_bytes()).collect::<Result<Vec<_>, _>>();
             match parsed {
@@ -504,8 +329,7 @@ impl Settings {
         )?;
         Ok(Settings {
             key,
-            mqtt,
-            websocket,
+            sections,
             tls: TlsSettings {
                 skip_verify,
                 ca_cert,
@@ -515,23 +339,28 @@ impl Settings {
         })
     }
 
-    /// Every secret value, for [`Settings::redact`].
-    fn secrets(&self) -> impl Iterator<Item = &str> {
-        let mqtt = self
-            .mqtt
+    /// The section of the source called `source`, as its type `T`; `None` when the data
+    /// source does not configure that source.
+    pub fn section<T: Section>(&self, source: &str) -> Option<&T> {
+        self.sections
             .iter()
-            .filter_map(|m| m.password.as_ref())
-            .map(Secret::expose);
-        let headers = self
-            .websocket
+            .find(|(name, _)| *name == source)
+            .and_then(|(_, section)| (&**section as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// Whether the data source configures the source called `source`.
+    pub fn configures(&self, source: &str) -> bool {
+        self.sections.iter().any(|(name, _)| *name == source)
+    }
+
+    /// Every secret value the settings hold (of three bytes or more: replacing a one- or
+    /// two-letter secret would garble messages without protecting anything a reader could
+    /// not guess).
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.sections
             .iter()
-            .flat_map(|w| w.headers.iter())
-            .map(|h| h.value.expose());
-        let ca = self.tls.ca_cert.iter().map(Secret::expose);
-        mqtt.chain(headers)
-            .chain(ca)
-            // Replacing a one- or two-letter secret would garble messages without protecting
-            // anything a reader could not guess.
+            .flat_map(|(_, s)| s.secrets())
+            .chain(self.tls.ca_cert.iter().map(Secret::expose))
             .filter(|s| s.len() >= 3)
     }
 
@@ -563,13 +392,20 @@ pub(crate) fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
-/// Typed access to jsonData.
-struct Data<'a>(&'a Map<String, Json>);
+/// Typed access to a data source's jsonData and secureJsonData, for the sources' parsers.
+#[derive(Debug)]
+pub struct SettingsData<'a> {
+    obj: &'a Map<String, Json>,
+    secure: &'a HashMap<String, String>,
+}
 
-impl Data<'_> {
+impl SettingsData<'_> {
     /// A non-empty string (trimmed), or `None` when absent, null or empty.
-    fn string(&self, key: &str, max: usize) -> Result<Option<&str>, SettingsError> {
-        match self.0.get(key) {
+    ///
+    /// # Errors
+    /// Not a string, or longer than `max` bytes.
+    pub fn string(&self, key: &str, max: usize) -> Result<Option<&str>, SettingsError> {
+        match self.obj.get(key) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(s)) => {
                 let s = s.trim();
@@ -584,9 +420,12 @@ impl Data<'_> {
 
     /// An integer in `min..=max` (a number, or a string of digits as a form may send it);
     /// `None` when absent, null or empty.
-    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, SettingsError> {
+    ///
+    /// # Errors
+    /// Not an integer in range.
+    pub fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, SettingsError> {
         let bad = || SettingsError::new(key, format!("expected an integer in {min} ..= {max}"));
-        let n = match self.0.get(key) {
+        let n = match self.obj.get(key) {
             None | Some(Json::Null) => return Ok(None),
             Some(Json::String(s)) if s.trim().is_empty() => return Ok(None),
             Some(Json::String(s)) => s.trim().parse::<u64>().map_err(|_| bad())?,
@@ -600,18 +439,39 @@ impl Data<'_> {
         }
     }
 
-    fn boolean(&self, key: &str) -> Result<bool, SettingsError> {
-        match self.0.get(key) {
+    /// `true`/`false`, false when absent.
+    ///
+    /// # Errors
+    /// Not a boolean.
+    pub fn boolean(&self, key: &str) -> Result<bool, SettingsError> {
+        match self.obj.get(key) {
             None | Some(Json::Null) => Ok(false),
             Some(Json::Bool(b)) => Ok(*b),
             Some(_) => Err(SettingsError::new(key, "expected true or false")),
+        }
+    }
+
+    /// A secret of secureJsonData, `None` when absent or empty.
+    ///
+    /// # Errors
+    /// Longer than `max` bytes (the error never quotes it).
+    pub fn secret(&self, key: &str, max: usize) -> Result<Option<Secret>, SettingsError> {
+        match self.secure.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if v.len() > max => {
+                Err(SettingsError::new(key, format!("longer than {max} bytes")))
+            }
+            Some(v) => Ok(Some(Secret(v.clone()))),
         }
     }
 }
 
 /// Parses `url` with one of `schemes` (name, TLS, default port) into its endpoint, path and
 /// query. Messages quote the scheme at most, never the URL (it could hold a token).
-fn parse_url(
+///
+/// # Errors
+/// A [`SettingsError`] about `field` naming what is wrong with the URL.
+pub fn parse_url(
     field: &str,
     url: &str,
     schemes: &[(&'static str, bool, u16)],
@@ -678,38 +538,19 @@ fn parse_url(
     ))
 }
 
-/// A header name is an HTTP token, and not one the WebSocket handshake itself sets.
-fn check_header_name(field: &str, name: &str) -> Result<(), SettingsError> {
-    const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || TCHAR.contains(&b))
-    {
-        return Err(SettingsError::new(
-            field,
-            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
-        ));
-    }
-    const RESERVED: [&str; 6] = [
-        "host",
-        "connection",
-        "upgrade",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-extensions",
-    ];
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(SettingsError::new(
-            field,
-            format!("{name} is set by the WebSocket handshake itself and cannot be overridden"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::mqtt::MqttSettings;
+    use crate::source::websocket::WebSocketSettings;
+
+    fn mqtt(s: &Settings) -> MqttSettings {
+        s.section::<MqttSettings>("mqtt").unwrap().clone()
+    }
+
+    fn websocket(s: &Settings) -> WebSocketSettings {
+        s.section::<WebSocketSettings>("websocket").unwrap().clone()
+    }
 
     fn key() -> InstanceKey {
         InstanceKey {
@@ -730,20 +571,20 @@ mod tests {
     #[test]
     fn empty_settings_configure_nothing() {
         let s = parse("", &[]).unwrap();
-        assert!(s.mqtt.is_none() && s.websocket.is_none());
+        assert!(!s.configures("mqtt") && !s.configures("websocket"));
         assert_eq!(s.tls, TlsSettings::default());
     }
 
     #[test]
     fn mqtt_urls_take_default_ports_and_tls_from_the_scheme() {
         let s = parse(r#"{"mqttUrl":"mqtt://broker"}"#, &[]).unwrap();
-        let m = s.mqtt.unwrap();
+        let m = mqtt(&s);
         assert_eq!(
             (m.endpoint.host.as_str(), m.endpoint.port, m.endpoint.tls),
             ("broker", 1883, false)
         );
         let s = parse(r#"{"mqttUrl":"MQTTS://[::1]"}"#, &[]).unwrap();
-        let e = s.mqtt.unwrap().endpoint;
+        let e = mqtt(&s).endpoint;
         assert_eq!((e.host.as_str(), e.port, e.tls), ("::1", 8883, true));
         assert_eq!(e.to_string(), "mqtts://[::1]:8883");
     }
@@ -781,7 +622,7 @@ mod tests {
         let e = parse(r#"{"websocketUrl":"ws://h:70000/feed"}"#, &[]).unwrap_err();
         assert!(e.problem.contains("1 ..= 65535"), "{e}");
         let s = parse(r#"{"mqttUrl":"mqtt://[::1]:1884"}"#, &[]).unwrap();
-        assert_eq!(s.mqtt.unwrap().endpoint.port, 1884);
+        assert_eq!(mqtt(&s).endpoint.port, 1884);
     }
 
     #[test]
@@ -802,7 +643,7 @@ mod tests {
     #[test]
     fn a_query_cannot_repeat_the_base_urls_parameters() {
         let s = parse(r#"{"websocketUrl":"ws://h/base?token=abc&Tenant=1"}"#, &[]).unwrap();
-        let ws = s.websocket.unwrap();
+        let ws = websocket(&s);
         for path in ["/x?token=mine", "/x?tenant=2", "/x?a=1&TOKEN"] {
             let e = ws.url_for(path).unwrap_err();
             assert!(
@@ -867,7 +708,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let ws = s.websocket.unwrap();
+        let ws = websocket(&s);
         assert_eq!(
             ws.url_for("/prices").unwrap(),
             "wss://feed.example:9443/v2/prices?token=abc"
@@ -878,7 +719,7 @@ mod tests {
         );
         assert_eq!(ws.base_url(), "wss://feed.example:9443/v2?token=abc");
         let s = parse(r#"{"websocketUrl":"ws://h"}"#, &[]).unwrap();
-        let ws = s.websocket.unwrap();
+        let ws = websocket(&s);
         assert_eq!(ws.url_for("/a").unwrap(), "ws://h:80/a");
         assert_eq!(ws.base_url(), "ws://h:80/");
     }

@@ -338,6 +338,20 @@ pub trait SourceKind: Send + Sync + 'static {
         &[]
     }
 
+    /// Parses its section of a data source's settings: `None` when the data source does
+    /// not configure this source (its streams then get [`PluginError::NotConfigured`]).
+    ///
+    /// # Errors
+    /// A [`SettingsError`](crate::settings::SettingsError) naming the bad setting (never
+    /// quoting a secret).
+    fn parse_settings(
+        &self,
+        data: &crate::settings::SettingsData<'_>,
+    ) -> Result<Option<Arc<dyn crate::settings::Section>>, crate::settings::SettingsError> {
+        let _ = data;
+        Ok(None)
+    }
+
     /// Whether its streams read a connection of the data source: they then belong to one
     /// data source instance, and need its settings.
     fn needs_connection(&self) -> bool {

@@ -60,7 +60,8 @@ use crate::limits::Limits;
 use crate::param::{Kind, Param, Value as P, Values};
 use crate::query::{limits, StreamSpec};
 use crate::settings::{
-    limits as settings_limits, InstanceKey, MqttSettings, Setting, SettingKind, Settings,
+    limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
+    SettingKind, Settings, SettingsData, SettingsError,
 };
 use crate::PluginError;
 
@@ -130,6 +131,50 @@ impl SourceKind for Mqtt {
         SETTINGS
     }
 
+    fn parse_settings(
+        &self,
+        data: &SettingsData<'_>,
+    ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
+        let Some(url) = data.string("mqttUrl", settings_limits::MAX_URL_LEN)? else {
+            return Ok(None);
+        };
+
+        let endpoint = parse_url(
+            "mqttUrl",
+            url,
+            &[("mqtt", false, 1883), ("mqtts", true, 8883)],
+        )?;
+        if !matches!(endpoint.1.as_str(), "" | "/") || endpoint.2.is_some() {
+            return Err(SettingsError::new(
+                "mqttUrl",
+                "an MQTT URL has no path or query: mqtt://host:port",
+            ));
+        }
+        let username = data.string("mqttUsername", settings_limits::MAX_NAME_LEN)?;
+        let password = data.secret("mqttPassword", settings_limits::MAX_SECRET_LEN)?;
+        if password.is_some() && username.is_none() {
+            return Err(SettingsError::new(
+                "mqttUsername",
+                "a password is set but no user name: MQTT sends a password only with a user name",
+            ));
+        }
+        let client_id = data.string("mqttClientId", settings_limits::MAX_NAME_LEN)?;
+        if let Some(id) = client_id {
+            if id.chars().any(char::is_control) {
+                return Err(SettingsError::new(
+                    "mqttClientId",
+                    "may not contain control characters",
+                ));
+            }
+        }
+        Ok(Some(Arc::new(MqttSettings {
+            endpoint: endpoint.0,
+            username: username.map(str::to_owned),
+            password,
+            client_id: client_id.map(str::to_owned),
+        })))
+    }
+
     fn needs_connection(&self) -> bool {
         true
     }
@@ -167,7 +212,7 @@ impl SourceKind for Mqtt {
         timeout: Duration,
     ) -> BoxFuture<'a, Option<Result<String, String>>> {
         Box::pin(async move {
-            settings.mqtt.as_ref()?;
+            settings.section::<MqttSettings>("mqtt")?;
             Some(check(settings, timeout).await)
         })
     }
@@ -177,7 +222,7 @@ impl SourceKind for Mqtt {
         req: TopicsRequest<'a>,
     ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
         Box::pin(async move {
-            req.settings.mqtt.as_ref()?;
+            req.settings.section::<MqttSettings>("mqtt")?;
             Some(discover(req).await)
         })
     }
@@ -197,7 +242,7 @@ async fn discover(req: TopicsRequest<'_>) -> Result<Topics, PluginError> {
         .check(P::Text(filter.to_owned()))
         .map_err(PluginError::Query)?;
     let settings = req.settings;
-    let Some(mqtt) = &settings.mqtt else {
+    let Some(mqtt) = settings.section::<MqttSettings>("mqtt") else {
         return Ok(Topics::default());
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -273,6 +318,25 @@ impl Browsing {
 impl Drop for Browsing {
     fn drop(&mut self) {
         lock(&BROWSING).retain(|k| *k != self.0);
+    }
+}
+
+/// The MQTT connection settings: this source's section of the data source's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttSettings {
+    /// The broker.
+    pub endpoint: Endpoint,
+    /// User name; `None`: anonymous.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<Secret>,
+    /// Client id; `None`: generated per connection.
+    pub client_id: Option<String>,
+}
+
+impl Section for MqttSettings {
+    fn secrets(&self) -> Vec<&str> {
+        self.password.iter().map(Secret::expose).collect()
     }
 }
 
@@ -426,10 +490,12 @@ impl MqttSource {
     ) -> Result<Self, PluginError> {
         let topic = topic(spec).ok_or_else(|| PluginError::BadPath("not an MQTT stream".into()))?;
         let feed = FeedSpec::of(spec);
-        let mqtt = settings.mqtt.as_ref().ok_or(PluginError::NotConfigured {
-            kind: "mqtt",
-            setting: "mqttUrl",
-        })?;
+        let mqtt = settings
+            .section::<MqttSettings>("mqtt")
+            .ok_or(PluginError::NotConfigured {
+                kind: "mqtt",
+                setting: "mqttUrl",
+            })?;
         let conn = connections.get_or_try_insert(&settings.key, || {
             Ok::<_, PluginError>(MqttConnection::start(
                 settings,
@@ -837,8 +903,7 @@ async fn drive(
     metrics: Arc<FeedMetrics>,
 ) {
     let endpoint = settings
-        .mqtt
-        .as_ref()
+        .section::<MqttSettings>("mqtt")
         .map_or_else(String::new, |m| m.endpoint.to_string());
     if let Err(reason) = use_tls_if_asked(&mut eventloop, &settings) {
         // No connection can be made with these settings; channels show why.
@@ -917,7 +982,10 @@ impl feed::Link for Router {
 
 /// Switches `eventloop` to TLS for `mqtts://`.
 fn use_tls_if_asked(eventloop: &mut EventLoop, settings: &Settings) -> Result<(), String> {
-    if settings.mqtt.as_ref().is_some_and(|m| m.endpoint.tls) {
+    if settings
+        .section::<MqttSettings>("mqtt")
+        .is_some_and(|m| m.endpoint.tls)
+    {
         let config = feed::tls_config(&settings.tls)?;
         eventloop
             .mqtt_options
@@ -1007,7 +1075,7 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
 /// CheckHealth: connects with the data source's settings (credentials included) and
 /// disconnects. `Ok` with what was done, or `Err` with what failed; neither holds secrets.
 pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    let Some(mqtt) = &settings.mqtt else {
+    let Some(mqtt) = settings.section::<MqttSettings>("mqtt") else {
         return Err("no MQTT URL is set".into());
     };
     let endpoint = &mqtt.endpoint;

@@ -46,9 +46,11 @@ use crate::hub::lock;
 use crate::param::{Kind, Param, Value as P, Values};
 use crate::query::{limits, StreamSpec};
 use crate::settings::{
-    limits as settings_limits, InstanceKey, Setting, SettingKind, Settings, WebSocketSettings,
+    limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
+    SettingKind, Settings, SettingsData, SettingsError,
 };
 use crate::PluginError;
+use tokio_tungstenite::tungstenite::http::Uri;
 
 /// The WebSocket source, as the registry holds it.
 pub static WEBSOCKET: WebSocket = WebSocket;
@@ -116,6 +118,53 @@ impl SourceKind for WebSocket {
         SETTINGS
     }
 
+    fn parse_settings(
+        &self,
+        data: &SettingsData<'_>,
+    ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
+        let Some(url) = data.string("websocketUrl", settings_limits::MAX_URL_LEN)? else {
+            return Ok(None);
+        };
+
+        let (endpoint, path, query) = parse_url(
+            "websocketUrl",
+            url,
+            &[("ws", false, 80), ("wss", true, 443)],
+        )?;
+        let mut headers = Vec::new();
+        for i in 1..=settings_limits::MAX_HEADERS {
+            let name_key = format!("httpHeaderName{i}");
+            let value_key = format!("httpHeaderValue{i}");
+            let Some(name) = data.string(&name_key, settings_limits::MAX_NAME_LEN)? else {
+                continue;
+            };
+            check_header_name(&name_key, name)?;
+            let value = data
+                .secret(&value_key, settings_limits::MAX_SECRET_LEN)?
+                .unwrap_or_else(|| Secret::new(""));
+            if value
+                .expose()
+                .bytes()
+                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                return Err(SettingsError::new(
+                    &value_key,
+                    "contains a line break or another control character",
+                ));
+            }
+            headers.push(Header {
+                name: name.to_owned(),
+                value,
+            });
+        }
+        Ok(Some(Arc::new(WebSocketSettings {
+            endpoint,
+            base_path: path.trim_end_matches('/').to_owned(),
+            base_query: query,
+            headers,
+        })))
+    }
+
     fn needs_connection(&self) -> bool {
         true
     }
@@ -146,10 +195,131 @@ impl SourceKind for WebSocket {
         timeout: Duration,
     ) -> BoxFuture<'a, Option<Result<String, String>>> {
         Box::pin(async move {
-            settings.websocket.as_ref()?;
+            settings.section::<WebSocketSettings>("websocket")?;
             Some(check(settings, timeout).await)
         })
     }
+}
+
+/// A header sent with the WebSocket handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The header's name.
+    pub name: String,
+    /// Its value (secret: often a token).
+    pub value: Secret,
+}
+
+/// The WebSocket connection settings: this source's section of the data source's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketSettings {
+    /// The server.
+    pub endpoint: Endpoint,
+    /// The base URL's path without a trailing `/` (may be empty).
+    base_path: String,
+    /// The base URL's query string, without `?`.
+    base_query: Option<String>,
+    /// Handshake headers.
+    pub headers: Vec<Header>,
+}
+
+impl WebSocketSettings {
+    /// The URL a query's `path` reads: the base URL's path, then `path`, then the base URL's
+    /// query (and the path's own, joined with `&`). Only ever on the configured host.
+    ///
+    /// # Errors
+    /// When the result is not a valid URL on the same host (the query layer already refuses
+    /// such paths; this is the last check before connecting).
+    pub fn url_for(&self, path: &str) -> Result<String, SettingsError> {
+        let (path, path_query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        // The admin's parameters (a token, a tenant) are the admin's: a query may add its
+        // own, not repeat or override theirs.
+        if let (Some(base), Some(own)) = (self.base_query.as_deref(), path_query) {
+            let names = |q: &str| -> Vec<String> {
+                q.split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.split_once('=').map_or(p, |(k, _)| k).to_ascii_lowercase())
+                    .collect()
+            };
+            let admin = names(base);
+            if let Some(name) = names(own).into_iter().find(|n| admin.contains(n)) {
+                return Err(SettingsError::new(
+                    "path",
+                    format!(
+                        "the query parameter {name:?} is set by the data source's URL and \
+                         cannot be given again by a query"
+                    ),
+                ));
+            }
+        }
+        let query: Vec<&str> = [self.base_query.as_deref(), path_query]
+            .into_iter()
+            .flatten()
+            .filter(|q| !q.is_empty())
+            .collect();
+        let mut url = format!("{}{}{}", self.endpoint, self.base_path, path);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        let bad = || SettingsError::new("path", "does not make a valid URL on the configured host");
+        let uri: Uri = url.parse().map_err(|_| bad())?;
+        match uri.authority() {
+            Some(a) if a.as_str() == self.endpoint.authority() => Ok(url),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The base URL itself (what the health check opens).
+    pub fn base_url(&self) -> String {
+        let mut url = format!("{}{}", self.endpoint, self.base_path);
+        if url.ends_with(&self.endpoint.authority()) {
+            url.push('/');
+        }
+        if let Some(q) = &self.base_query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
+}
+
+impl Section for WebSocketSettings {
+    fn secrets(&self) -> Vec<&str> {
+        self.headers.iter().map(|h| h.value.expose()).collect()
+    }
+}
+
+/// A header name is an HTTP token, and not one the WebSocket handshake itself sets.
+fn check_header_name(field: &str, name: &str) -> Result<(), SettingsError> {
+    const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || TCHAR.contains(&b))
+    {
+        return Err(SettingsError::new(
+            field,
+            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+        ));
+    }
+    const RESERVED: [&str; 6] = [
+        "host",
+        "connection",
+        "upgrade",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+    ];
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(SettingsError::new(
+            field,
+            format!("{name} is set by the WebSocket handshake itself and cannot be overridden"),
+        ));
+    }
+    Ok(())
 }
 
 /// The WebSocket section of the data source settings.
@@ -296,13 +466,12 @@ impl WebSocketSource {
         let path =
             path(spec).ok_or_else(|| PluginError::BadPath("not a WebSocket stream".into()))?;
         let feed = FeedSpec::of(spec);
-        let ws = settings
-            .websocket
-            .as_ref()
-            .ok_or(PluginError::NotConfigured {
+        let ws = settings.section::<WebSocketSettings>("websocket").ok_or(
+            PluginError::NotConfigured {
                 kind: "websocket",
                 setting: "websocketUrl",
-            })?;
+            },
+        )?;
         // A path that does not make a URL on the configured host is the query's fault.
         let url = ws.url_for(path).map_err(|e| crate::query::QueryError {
             field: "path".into(),
@@ -457,7 +626,7 @@ async fn drive(
     mut rate: RateLimit,
     metrics: Arc<FeedMetrics>,
 ) {
-    let Some(ws) = settings.websocket.as_ref() else {
+    let Some(ws) = settings.section::<WebSocketSettings>("websocket") else {
         return; // WebSocketSource::new made no feed without these settings
     };
     let endpoint = ws.endpoint.to_string();
@@ -650,7 +819,7 @@ fn describe(e: &WsError) -> String {
 /// not be a feed (queries append their path), so another HTTP status still shows that the
 /// server is reachable.
 pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    let Some(ws) = &settings.websocket else {
+    let Some(ws) = settings.section::<WebSocketSettings>("websocket") else {
         return Err("no WebSocket URL is set".into());
     };
     let endpoint = &ws.endpoint;
