@@ -245,16 +245,13 @@ fn build(
             values.set(p.name, v);
         }
     }
-    let spec = StreamSpec {
+    StreamSpec::checked(
         source,
         variant,
         values,
-        tick_ms,
-        capacity,
+        [tick_ms, capacity as u64],
         backfill,
-    };
-    spec.check_rules()?;
-    Ok(spec)
+    )
 }
 
 /// Writes `/<path key>=<value>` for a present value (`/field=<name>` per name of a list).

@@ -219,12 +219,32 @@ impl StreamSpec {
             None => &source.variants()[0],
         };
         let values = Values::read(source.params().iter().chain(variant.params), obj)?;
+        Self::checked(
+            source,
+            variant,
+            values,
+            [tick_ms, capacity as u64],
+            backfill,
+        )
+    }
+
+    /// The spec of checked values, once the rules between them hold.
+    ///
+    /// # Errors
+    /// A rule's [`QueryError`].
+    pub(crate) fn checked(
+        source: &'static dyn SourceKind,
+        variant: &'static Variant,
+        values: Values,
+        [tick_ms, capacity]: [u64; 2],
+        backfill: bool,
+    ) -> Result<Self, QueryError> {
         let spec = Self {
             source,
             variant,
             values,
             tick_ms,
-            capacity,
+            capacity: capacity as usize,
             backfill,
         };
         spec.check_rules()?;

@@ -39,7 +39,7 @@
 //! use ringstream_plugin::param::{Kind, Param};
 //! use ringstream_plugin::query::StreamSpec;
 //! use ringstream_plugin::source::{
-//!     DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Variant,
+//!     DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variant,
 //! };
 //! use ringstream_plugin::PluginError;
 //!
@@ -66,33 +66,25 @@
 //!     rules: &[],
 //! }];
 //!
+//! static INFO: SourceInfo = SourceInfo {
+//!     name: "heartbeat",
+//!     display_name: "Heartbeat",
+//!     doc: "one row per tick holding one number",
+//!     params: &[VALUE],
+//!     variants: &VARIANTS,
+//!     variant_param: None,
+//!     layout: Layout {
+//!         segment: Some("heartbeat"),
+//!         order: &["tickMs", "capacity", "backfill", "value"],
+//!         tail: None,
+//!     },
+//!     settings: &[],
+//!     connection: None,
+//! };
+//!
 //! impl SourceKind for Heartbeat {
-//!     fn name(&self) -> &'static str {
-//!         "heartbeat"
-//!     }
-//!
-//!     fn display_name(&self) -> &'static str {
-//!         "Heartbeat"
-//!     }
-//!
-//!     fn doc(&self) -> &'static str {
-//!         "one row per tick holding one number"
-//!     }
-//!
-//!     fn params(&self) -> &'static [Param] {
-//!         &[VALUE]
-//!     }
-//!
-//!     fn variants(&self) -> &'static [Variant] {
-//!         &VARIANTS
-//!     }
-//!
-//!     fn layout(&self) -> Layout {
-//!         Layout {
-//!             segment: Some("heartbeat"),
-//!             order: &["tickMs", "capacity", "backfill", "value"],
-//!             tail: None,
-//!         }
+//!     fn info(&self) -> &'static SourceInfo {
+//!         &INFO
 //!     }
 //!
 //!     fn rows_per_second(&self, spec: &StreamSpec) -> u64 {
@@ -229,6 +221,38 @@ pub struct Layout {
     pub tail: Option<Tail>,
 }
 
+impl Layout {
+    /// A message feed's layout: `v1/<segment>/tick=…/cap=…/backfill=…[/time=…][/field=…]…
+    /// /<marker>/<the text parameter>`.
+    pub const fn feed(
+        segment: &'static str,
+        marker: &'static str,
+        strip_prefix: Option<&'static str>,
+    ) -> Self {
+        Self {
+            segment: Some(segment),
+            order: &["tickMs", "capacity", "backfill", "timePath", "fields"],
+            tail: Some(Tail {
+                marker,
+                param: marker,
+                strip_prefix,
+            }),
+        }
+    }
+}
+
+impl Variant {
+    /// The one variant of a source without variants.
+    pub const fn only(name: &'static str, doc: &'static str) -> Self {
+        Self {
+            name,
+            doc,
+            params: &[],
+            rules: &[],
+        }
+    }
+}
+
 /// In a [`Layout`]'s order: the variant's parameters, in their declaration order.
 pub const VARIANT_PARAMS: &str = "*";
 
@@ -291,36 +315,95 @@ pub struct Topics {
 /// A future a source returns from an object-safe method.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One kind of source: everything the plugin knows about it, in one module.
-///
-/// Lifecycle: the query layer reads a query's parameters with [`params`](Self::params) and
-/// [`variants`](Self::variants) and asks [`validate`](Self::validate) for rules between them;
-/// the channel layer writes and parses paths by [`layout`](Self::layout); the hub calls
-/// [`open`](Self::open) once per new channel and runs the [`Source`] it returns; CheckHealth
-/// calls [`check`](Self::check).
-pub trait SourceKind: Send + Sync + 'static {
+/// What a source is, declared once: the registry, the query layer, channel paths, the
+/// schema and the docs read it.
+#[derive(Debug)]
+pub struct SourceInfo {
     /// The `source` value of its queries.
-    fn name(&self) -> &'static str;
-
+    pub name: &'static str,
     /// How people call it in messages ("MQTT").
-    fn display_name(&self) -> &'static str;
-
+    pub display_name: &'static str,
     /// What it is, in one line.
-    fn doc(&self) -> &'static str;
-
+    pub doc: &'static str,
     /// Its parameters (beyond the common ones and its variants' own).
-    fn params(&self) -> &'static [Param];
-
+    pub params: &'static [Param],
     /// Its variants; one, named like the source, when it has none.
-    fn variants(&self) -> &'static [Variant];
-
+    pub variants: &'static [Variant],
     /// The parameter that picks the variant (`signal`), when there are several.
-    fn variant_param(&self) -> Option<&'static Param> {
-        None
+    pub variant_param: Option<&'static Param>,
+    /// How its channel paths read.
+    pub layout: Layout,
+    /// Its section of the data source settings (the settings schema and the config editor
+    /// come from it).
+    pub settings: &'static [crate::settings::Setting],
+    /// The data source setting without which its streams cannot connect (`mqttUrl`), named
+    /// in the error a query gets when it is missing; `None`: its streams read no
+    /// connection of the data source (they are shared by every data source).
+    pub connection: Option<&'static str>,
+}
+
+/// One kind of source: everything the plugin knows about it, in one module: what it is
+/// ([`info`](Self::info)) and what it does.
+///
+/// Lifecycle: the query layer reads a query's parameters by [`SourceInfo::params`] and
+/// [`SourceInfo::variants`] and asks [`validate`](Self::validate) for rules between them;
+/// the channel layer writes and parses paths by [`SourceInfo::layout`]; the hub calls
+/// [`open`](Self::open) once per new channel and runs the [`Source`] it returns; CheckHealth
+/// calls [`check`](Self::check); the editor's discovery calls [`topics`](Self::topics).
+pub trait SourceKind: Send + Sync + 'static {
+    /// What the source is.
+    fn info(&self) -> &'static SourceInfo;
+
+    /// [`SourceInfo::name`].
+    fn name(&self) -> &'static str {
+        self.info().name
     }
 
-    /// How its channel paths read.
-    fn layout(&self) -> Layout;
+    /// [`SourceInfo::display_name`].
+    fn display_name(&self) -> &'static str {
+        self.info().display_name
+    }
+
+    /// [`SourceInfo::doc`].
+    fn doc(&self) -> &'static str {
+        self.info().doc
+    }
+
+    /// [`SourceInfo::params`].
+    fn params(&self) -> &'static [Param] {
+        self.info().params
+    }
+
+    /// [`SourceInfo::variants`].
+    fn variants(&self) -> &'static [Variant] {
+        self.info().variants
+    }
+
+    /// [`SourceInfo::variant_param`].
+    fn variant_param(&self) -> Option<&'static Param> {
+        self.info().variant_param
+    }
+
+    /// [`SourceInfo::layout`].
+    fn layout(&self) -> Layout {
+        self.info().layout
+    }
+
+    /// [`SourceInfo::settings`].
+    fn settings(&self) -> &'static [crate::settings::Setting] {
+        self.info().settings
+    }
+
+    /// Whether its streams read a connection of the data source: they then belong to one
+    /// data source instance, and need its settings.
+    fn needs_connection(&self) -> bool {
+        self.info().connection.is_some()
+    }
+
+    /// [`SourceInfo::connection`], or `""`.
+    fn required_setting(&self) -> &'static str {
+        self.info().connection.unwrap_or("")
+    }
 
     /// Rules between parameters beyond the variants' [`Rule`]s, after each parameter was
     /// checked on its own.
@@ -330,12 +413,6 @@ pub trait SourceKind: Send + Sync + 'static {
     fn validate(&self, spec: &StreamSpec) -> Result<(), crate::query::QueryError> {
         let _ = spec;
         Ok(())
-    }
-
-    /// Its section of the data source settings, declared once (the settings schema and
-    /// the config editor come from it).
-    fn settings(&self) -> &'static [crate::settings::Setting] {
-        &[]
     }
 
     /// Parses its section of a data source's settings: `None` when the data source does
@@ -350,18 +427,6 @@ pub trait SourceKind: Send + Sync + 'static {
     ) -> Result<Option<Arc<dyn crate::settings::Section>>, crate::settings::SettingsError> {
         let _ = data;
         Ok(None)
-    }
-
-    /// Whether its streams read a connection of the data source: they then belong to one
-    /// data source instance, and need its settings.
-    fn needs_connection(&self) -> bool {
-        false
-    }
-
-    /// The data source setting without which its streams cannot connect (`mqttUrl`), named
-    /// in the error a query gets when it is missing.
-    fn required_setting(&self) -> &'static str {
-        ""
     }
 
     /// Signal rows per second a stream of `spec` produces (charged to the budget: CPU);
@@ -402,6 +467,19 @@ pub trait SourceKind: Send + Sync + 'static {
     ) -> BoxFuture<'a, Option<Result<String, String>>> {
         let _ = (settings, timeout);
         Box::pin(async { None })
+    }
+}
+
+impl OpenContext<'_> {
+    /// The data source's settings, which `source`'s streams need.
+    ///
+    /// # Errors
+    /// [`PluginError::NotConfigured`] naming the setting `source` needs.
+    pub fn settings_for(&self, source: &dyn SourceKind) -> Result<&Arc<Settings>, PluginError> {
+        self.settings.ok_or(PluginError::NotConfigured {
+            kind: source.name(),
+            setting: source.required_setting(),
+        })
     }
 }
 

@@ -51,13 +51,13 @@ use super::feed::{
 };
 use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
 use super::{
-    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Tail, Topics,
+    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Topics,
     TopicsRequest, Variant,
 };
 use crate::clock::Clock;
 use crate::hub::lock;
 use crate::limits::Limits;
-use crate::param::{Kind, Param, Value as P, Values};
+use crate::param::{Kind, Param, Value as P};
 use crate::query::{limits, StreamSpec};
 use crate::settings::{
     limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
@@ -87,48 +87,24 @@ pub const TOPIC: Param = Param {
           Unicode non-characters, no shared subscriptions ($share/, $queue/)",
 };
 
-static VARIANTS: [Variant; 1] = [Variant {
+static VARIANTS: [Variant; 1] = [Variant::only("mqtt", "the messages of a topic filter")];
+
+/// What the MQTT source is.
+static INFO: SourceInfo = SourceInfo {
     name: "mqtt",
-    doc: "the messages of a topic filter",
-    params: &[],
-    rules: &[],
-}];
+    display_name: "MQTT",
+    doc: "the messages of an MQTT topic filter on the data source's broker",
+    params: &[TOPIC, TIME_PATH, FIELDS],
+    variants: &VARIANTS,
+    variant_param: None,
+    layout: Layout::feed("mqtt", "topic", None),
+    settings: SETTINGS,
+    connection: Some("mqttUrl"),
+};
 
 impl SourceKind for Mqtt {
-    fn name(&self) -> &'static str {
-        "mqtt"
-    }
-
-    fn display_name(&self) -> &'static str {
-        "MQTT"
-    }
-
-    fn doc(&self) -> &'static str {
-        "the messages of an MQTT topic filter on the data source's broker"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[TOPIC, TIME_PATH, FIELDS]
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        &VARIANTS
-    }
-
-    fn layout(&self) -> Layout {
-        Layout {
-            segment: Some("mqtt"),
-            order: &["tickMs", "capacity", "backfill", "timePath", "fields"],
-            tail: Some(Tail {
-                marker: "topic",
-                param: "topic",
-                strip_prefix: None,
-            }),
-        }
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
+    fn info(&self) -> &'static SourceInfo {
+        &INFO
     }
 
     fn parse_settings(
@@ -175,23 +151,12 @@ impl SourceKind for Mqtt {
         })))
     }
 
-    fn needs_connection(&self) -> bool {
-        true
-    }
-
-    fn required_setting(&self) -> &'static str {
-        "mqttUrl"
-    }
-
     fn open(
         &self,
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError> {
-        let settings = ctx.settings.ok_or(PluginError::NotConfigured {
-            kind: "mqtt",
-            setting: "mqttUrl",
-        })?;
+        let settings = ctx.settings_for(self)?;
         let registry = ctx
             .connections
             .registry::<Registry<InstanceKey, MqttConnection>>("mqtt");
@@ -384,13 +349,10 @@ const SETTINGS: &[Setting] = &[
 
 /// The topic filter of an MQTT stream's spec.
 pub fn topic(spec: &StreamSpec) -> Option<&str> {
-    (spec.source.name() == MQTT.name())
-        .then(|| spec.values.text(TOPIC.name))
-        .flatten()
+    FeedSpec::target(spec, &MQTT, &TOPIC)
 }
 
-/// The spec of an MQTT stream (values unchecked: a spec made this way is what a query with
-/// these values would give).
+/// The spec of a stream reading `topic` with `feed`'s options (values unchecked).
 pub fn spec(
     topic: &str,
     feed: &FeedSpec,
@@ -398,17 +360,7 @@ pub fn spec(
     capacity: usize,
     backfill: bool,
 ) -> StreamSpec {
-    let mut values = Values::default();
-    values.set(TOPIC.name, P::Text(topic.to_owned()));
-    feed.set(&mut values);
-    StreamSpec {
-        source: &MQTT,
-        variant: &VARIANTS[0],
-        values,
-        tick_ms,
-        capacity,
-        backfill,
-    }
+    feed.stream(&MQTT, (&TOPIC, topic), tick_ms, capacity, backfill)
 }
 
 /// An MQTT topic filter (MQTT 3.1.1 section 4.7) a broker will not drop the connection for.

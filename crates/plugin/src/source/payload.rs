@@ -95,6 +95,41 @@ impl FeedSpec {
         }
     }
 
+    /// The spec of a stream of the message feed `source` reading `target` (the value of its
+    /// text parameter `param`: a topic, a path) with these options (values unchecked: a spec
+    /// made this way is what a query with these values would give).
+    pub fn stream(
+        &self,
+        source: &'static dyn crate::source::SourceKind,
+        (param, target): (&Param, &str),
+        tick_ms: u64,
+        capacity: usize,
+        backfill: bool,
+    ) -> crate::query::StreamSpec {
+        let mut values = crate::param::Values::default();
+        values.set(param.name, crate::param::Value::Text(target.to_owned()));
+        self.set(&mut values);
+        crate::query::StreamSpec {
+            source,
+            variant: &source.variants()[0],
+            values,
+            tick_ms,
+            capacity,
+            backfill,
+        }
+    }
+
+    /// The text parameter `param` (a topic, a path) of a spec of the message feed `source`.
+    pub fn target<'a>(
+        spec: &'a crate::query::StreamSpec,
+        source: &dyn crate::source::SourceKind,
+        param: &Param,
+    ) -> Option<&'a str> {
+        (spec.source.name() == source.name())
+            .then(|| spec.values.text(param.name))
+            .flatten()
+    }
+
     /// Writes these options into `values`.
     pub fn set(&self, values: &mut crate::param::Values) {
         if let Some(t) = &self.time_path {

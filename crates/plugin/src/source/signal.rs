@@ -13,7 +13,7 @@ use std::time::Duration;
 use ringstream_frame::{Field, FieldConfig, FieldType, Value};
 
 use super::{
-    Batch, DynSource, Layout, OpenContext, RowSink, Rule, Source, SourceKind, Variant,
+    Batch, DynSource, Layout, OpenContext, RowSink, Rule, Source, SourceInfo, SourceKind, Variant,
     VARIANT_PARAMS,
 };
 use crate::param::{Kind, Param, Value as P, Values};
@@ -145,37 +145,26 @@ const SEED: Param = Param {
     doc: "makes the values reproducible (random when absent)",
 };
 
+/// What the signal source is.
+static INFO: SourceInfo = SourceInfo {
+    name: "signal",
+    display_name: "Signal",
+    doc: "synthetic signals on a tickMs grid, with history",
+    params: &[SEED],
+    variants: &VARIANTS,
+    variant_param: Some(&SIGNAL_PARAM),
+    layout: Layout {
+        segment: None,
+        order: &[VARIANT_PARAMS, "tickMs", "capacity", "seed", "backfill"],
+        tail: None,
+    },
+    settings: &[],
+    connection: None,
+};
+
 impl SourceKind for Signals {
-    fn name(&self) -> &'static str {
-        "signal"
-    }
-
-    fn display_name(&self) -> &'static str {
-        "Signal"
-    }
-
-    fn doc(&self) -> &'static str {
-        "synthetic signals on a tickMs grid, with history"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[SEED]
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        &VARIANTS
-    }
-
-    fn variant_param(&self) -> Option<&'static Param> {
-        Some(&SIGNAL_PARAM)
-    }
-
-    fn layout(&self) -> Layout {
-        Layout {
-            segment: None,
-            order: &[VARIANT_PARAMS, "tickMs", "capacity", "seed", "backfill"],
-            tail: None,
-        }
+    fn info(&self) -> &'static SourceInfo {
+        &INFO
     }
 
     fn rows_per_second(&self, spec: &StreamSpec) -> u64 {

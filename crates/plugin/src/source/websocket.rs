@@ -38,12 +38,12 @@ use super::feed::{
 };
 use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
 use super::{
-    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceKind, Tail, Variant,
+    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variant,
 };
 use crate::budget::{Amounts, Charge};
 use crate::clock::Clock;
 use crate::hub::lock;
-use crate::param::{Kind, Param, Value as P, Values};
+use crate::param::{Kind, Param};
 use crate::query::{limits, StreamSpec};
 use crate::settings::{
     limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
@@ -74,48 +74,27 @@ pub const PATH: Param = Param {
           ?query allowed (not one of the URL's parameters); no //, ://, .., \\, #, spaces",
 };
 
-static VARIANTS: [Variant; 1] = [Variant {
+static VARIANTS: [Variant; 1] = [Variant::only(
+    "websocket",
+    "the messages of a WebSocket feed",
+)];
+
+/// What the WebSocket source is.
+static INFO: SourceInfo = SourceInfo {
     name: "websocket",
-    doc: "the messages of a WebSocket feed",
-    params: &[],
-    rules: &[],
-}];
+    display_name: "WebSocket",
+    doc: "the messages of a WebSocket feed: the data source's URL with the query's path",
+    params: &[PATH, TIME_PATH, FIELDS],
+    variants: &VARIANTS,
+    variant_param: None,
+    layout: Layout::feed("ws", "path", Some("/")),
+    settings: SETTINGS,
+    connection: Some("websocketUrl"),
+};
 
 impl SourceKind for WebSocket {
-    fn name(&self) -> &'static str {
-        "websocket"
-    }
-
-    fn display_name(&self) -> &'static str {
-        "WebSocket"
-    }
-
-    fn doc(&self) -> &'static str {
-        "the messages of a WebSocket feed: the data source's URL with the query's path"
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[PATH, TIME_PATH, FIELDS]
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        &VARIANTS
-    }
-
-    fn layout(&self) -> Layout {
-        Layout {
-            segment: Some("ws"),
-            order: &["tickMs", "capacity", "backfill", "timePath", "fields"],
-            tail: Some(Tail {
-                marker: "path",
-                param: "path",
-                strip_prefix: Some("/"),
-            }),
-        }
-    }
-
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
+    fn info(&self) -> &'static SourceInfo {
+        &INFO
     }
 
     fn parse_settings(
@@ -165,23 +144,12 @@ impl SourceKind for WebSocket {
         })))
     }
 
-    fn needs_connection(&self) -> bool {
-        true
-    }
-
-    fn required_setting(&self) -> &'static str {
-        "websocketUrl"
-    }
-
     fn open(
         &self,
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError> {
-        let settings = ctx.settings.ok_or(PluginError::NotConfigured {
-            kind: "websocket",
-            setting: "websocketUrl",
-        })?;
+        let settings = ctx.settings_for(self)?;
         let registry = ctx
             .connections
             .registry::<Registry<(InstanceKey, String), WsFeed>>("websocket");
@@ -368,13 +336,10 @@ const SETTINGS: &[Setting] = &[
 
 /// The path of a WebSocket stream's spec.
 pub fn path(spec: &StreamSpec) -> Option<&str> {
-    (spec.source.name() == WEBSOCKET.name())
-        .then(|| spec.values.text(PATH.name))
-        .flatten()
+    FeedSpec::target(spec, &WEBSOCKET, &PATH)
 }
 
-/// The spec of a WebSocket stream (values unchecked: a spec made this way is what a query
-/// with these values would give).
+/// The spec of a stream reading `path` with `feed`'s options (values unchecked).
 pub fn spec(
     path: &str,
     feed: &FeedSpec,
@@ -382,17 +347,7 @@ pub fn spec(
     capacity: usize,
     backfill: bool,
 ) -> StreamSpec {
-    let mut values = Values::default();
-    values.set(PATH.name, P::Text(path.to_owned()));
-    feed.set(&mut values);
-    StreamSpec {
-        source: &WEBSOCKET,
-        variant: &VARIANTS[0],
-        values,
-        tick_ms,
-        capacity,
-        backfill,
-    }
+    feed.stream(&WEBSOCKET, (&PATH, path), tick_ms, capacity, backfill)
 }
 
 /// A WebSocket path: appended to the data source's URL, so it can name no other host.
