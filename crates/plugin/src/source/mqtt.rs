@@ -46,8 +46,8 @@ use rumqttc::{
 use tokio::time::Instant;
 
 use super::feed::{
-    self, Backoff, Delivery, FeedLabel, FeedMetrics, LinkState, Message, QueueTx, RateLimit,
-    Registry,
+    self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, LinkState, Message,
+    QueueTx, RateLimit, Registry,
 };
 use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
 use super::{
@@ -218,8 +218,8 @@ async fn discover(req: TopicsRequest<'_>) -> Result<Topics, PluginError> {
         let router = lock(&conn.router);
         for f in router.filters.values() {
             seen.extend(
-                f.latest
-                    .keys()
+                f.fanout
+                    .topics()
                     .filter(|t| topic_matches(filter, t))
                     .map(|t| t.to_string()),
             );
@@ -510,7 +510,6 @@ impl Drop for MqttConnection {
 #[derive(Debug)]
 struct Router {
     filters: HashMap<String, Filter>,
-    next_id: u64,
     link: LinkState,
     /// SUBSCRIBE requests handed to the client, oldest first, until the event loop says
     /// which packet id each got (it sends them in order).
@@ -531,20 +530,18 @@ struct Router {
 /// One filter's channels and state.
 #[derive(Debug, Default)]
 struct Filter {
-    subs: Vec<(u64, QueueTx)>,
+    /// Its channels and the latest message of each topic it matched.
+    fanout: Fanout,
     /// Whether the broker accepted it on some connection.
     accepted: bool,
     /// Connections that dropped while it was in flight and never accepted.
     drops: u8,
-    /// topic → its latest message.
-    latest: HashMap<Arc<str>, Message>,
 }
 
 impl Router {
     fn new(latest_limit: usize) -> Self {
         Self {
             filters: HashMap::new(),
-            next_id: 0,
             link: LinkState::Connecting,
             queued: VecDeque::new(),
             in_flight: HashMap::new(),
@@ -575,8 +572,8 @@ impl Router {
     fn refuse(&mut self, filter: &str, reason: String) {
         tracing::warn!(%filter, %reason, "MQTT filter refused");
         if let Some(f) = self.filters.remove(filter) {
-            self.latest_bytes -= f.latest.values().map(|m| m.payload.len()).sum::<usize>();
-            for (_, tx) in f.subs {
+            self.latest_bytes -= f.fanout.kept_bytes();
+            for tx in f.fanout.take_queues() {
                 tx.try_send(Delivery::Refused {
                     reason: reason.clone(),
                 });
@@ -700,35 +697,16 @@ impl Router {
         }
     }
 
-    /// Keeps `message` as the latest of its topic for every filter in `matched`.
+    /// Keeps `message` as the latest of its topic for every filter in `matched`, within
+    /// [`LATEST_TOPICS`] a filter and `latest_limit` bytes in all.
     fn keep_latest(&mut self, matched: &[String], message: &Message) {
         for name in matched {
+            let room = self.latest_limit.saturating_sub(self.latest_bytes);
             let Some(filter) = self.filters.get_mut(name) else {
                 continue;
             };
-            let old = if message.payload.is_empty() {
-                filter.latest.remove(&message.topic) // a deleted retained message
-            } else if filter.latest.contains_key(&message.topic)
-                || filter.latest.len() < LATEST_TOPICS
-            {
-                let size = message.payload.len();
-                let old_size = filter
-                    .latest
-                    .get(&message.topic)
-                    .map_or(0, |m| m.payload.len());
-                if self.latest_bytes - old_size + size > self.latest_limit {
-                    continue;
-                }
-                self.latest_bytes += size;
-                filter
-                    .latest
-                    .insert(Arc::clone(&message.topic), message.clone())
-            } else {
-                None
-            };
-            if let Some(old) = old {
-                self.latest_bytes -= old.payload.len();
-            }
+            let change = filter.fanout.keep(message, LATEST_TOPICS, room);
+            self.latest_bytes = self.latest_bytes.saturating_add_signed(change);
         }
     }
 }
@@ -777,12 +755,10 @@ impl MqttConnection {
     /// Holds `filter` for one channel; the returned guard lets go of it.
     fn subscribe(self: &Arc<Self>, filter: &str, tx: QueueTx) -> Subscription {
         let mut router = lock(&self.router);
-        let id = router.next_id;
-        router.next_id += 1;
-        let subscription = Subscription {
+        let mut subscription = Subscription {
             conn: Arc::clone(self),
             filter: filter.to_owned(),
-            id,
+            id: None,
         };
         if let Some((_, reason)) = router.refused.get(filter) {
             tx.try_send(Delivery::Refused {
@@ -799,19 +775,13 @@ impl MqttConnection {
         let up = router.link == LinkState::Up;
         let entry = router.filters.entry(filter.to_owned());
         let new = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
-        let held = entry.or_default();
         // A filter already held: its latest values come from here, not from the broker.
-        for message in held.latest.values() {
-            tx.try_send(Delivery::Message(Message {
-                retained: true,
-                ..message.clone()
-            }));
-        }
-        held.subs.push((id, tx));
+        let id = entry.or_default().fanout.subscribe(tx);
         // When not connected, the next CONNACK subscribes every filter held.
         if new && up {
             router.request(&self.client, vec![filter.to_owned()]);
         }
+        subscription.id = Some(id);
         subscription
     }
 }
@@ -821,19 +791,19 @@ impl MqttConnection {
 struct Subscription {
     conn: Arc<MqttConnection>,
     filter: String,
-    id: u64,
+    /// Its place in the filter's fan-out (`None`: the filter was refused).
+    id: Option<u64>,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut router = lock(&self.conn.router);
-        let Some(held) = router.filters.get_mut(&self.filter) else {
+        let (Some(id), Some(held)) = (self.id, router.filters.get_mut(&self.filter)) else {
             return;
         };
-        held.subs.retain(|(id, _)| *id != self.id);
-        if held.subs.is_empty() {
+        if held.fanout.unsubscribe(id) {
             if let Some(f) = router.filters.remove(&self.filter) {
-                router.latest_bytes -= f.latest.values().map(|m| m.payload.len()).sum::<usize>();
+                router.latest_bytes -= f.fanout.kept_bytes();
             }
             if router.link == LinkState::Up {
                 // A lost UNSUBSCRIBE only costs traffic: messages of filters nobody holds
@@ -879,7 +849,7 @@ async fn drive(
                     for (name, filter) in &router.filters {
                         if topic_matches(name, &message.topic) {
                             matched.push(name.clone());
-                            matching.extend(filter.subs.iter().map(|(_, tx)| tx.clone()));
+                            matching.extend(filter.fanout.queues().cloned());
                         }
                     }
                     if !message.oversized {
@@ -911,7 +881,7 @@ async fn drive(
                     backoff.reset();
                 }
                 lock(&router).on_dropped();
-                let reason = settings.redact(&describe(&e));
+                let reason = settings.redact(&describe(&e).to_string());
                 feed::report_down(&router, "MQTT", &endpoint, clock.now_ms(), reason).await;
                 tokio::time::sleep(backoff.next_delay()).await;
             }
@@ -927,7 +897,7 @@ impl feed::Link for Router {
     fn queues(&self) -> Vec<QueueTx> {
         self.filters
             .values()
-            .flat_map(|f| f.subs.iter().map(|(_, tx)| tx.clone()))
+            .flat_map(|f| f.fanout.queues().cloned())
             .collect()
     }
 }
@@ -973,35 +943,38 @@ fn generated_client_id() -> String {
 
 /// What went wrong, in words, without the settings' secrets (rumqttc's errors hold none;
 /// callers redact anyway).
-fn describe(e: &ConnectionError) -> String {
+fn describe(e: &ConnectionError) -> FeedError {
+    let auth = |s: &str| FeedError::Auth(s.to_owned());
     match e {
         ConnectionError::ConnectionRefused(code) => match code {
             ConnectReturnCode::BadUserNamePassword => {
-                "the broker rejected the user name or password".into()
+                auth("the broker rejected the user name or password")
             }
-            ConnectReturnCode::NotAuthorized => {
-                "the broker refused the connection: not authorized (check the user name, password and client id)".into()
+            ConnectReturnCode::NotAuthorized => auth(
+                "the broker refused the connection: not authorized (check the user name, \
+                 password and client id)",
+            ),
+            ConnectReturnCode::BadClientId => auth("the broker refused the client id"),
+            ConnectReturnCode::ServiceUnavailable => {
+                FeedError::Protocol("the broker is unavailable".into())
             }
-            ConnectReturnCode::BadClientId => "the broker refused the client id".into(),
-            ConnectReturnCode::ServiceUnavailable => "the broker is unavailable".into(),
             ConnectReturnCode::RefusedProtocolVersion => {
-                "the broker does not accept MQTT 3.1.1".into()
+                FeedError::Protocol("the broker does not accept MQTT 3.1.1".into())
             }
-            ConnectReturnCode::Success => "unexpected CONNACK".into(),
+            ConnectReturnCode::Success => FeedError::Protocol("unexpected CONNACK".into()),
         },
-        ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused (nothing listens at that address)".into()
+        ConnectionError::Io(io) => FeedError::io(io),
+        ConnectionError::NetworkTimeout => {
+            FeedError::Silent("no answer within the connect timeout".into())
         }
-        ConnectionError::Io(io) => format!("network error: {io}"),
-        ConnectionError::NetworkTimeout => "no answer within the connect timeout".into(),
-        ConnectionError::Tls(tls) => format!("TLS handshake failed: {tls}"),
+        ConnectionError::Tls(tls) => FeedError::Tls(format!("TLS handshake failed: {tls}")),
         ConnectionError::MqttState(StateError::Io(_) | StateError::ConnectionAborted) => {
-            "the connection was closed".into()
+            FeedError::Closed(None)
         }
         ConnectionError::MqttState(StateError::AwaitPingResp) => {
-            "the broker stopped answering (no ping response)".into()
+            FeedError::Silent("the broker stopped answering (no ping response)".into())
         }
-        other => other.to_string(),
+        other => FeedError::Protocol(other.to_string()),
     }
 }
 
@@ -1103,8 +1076,8 @@ mod tests {
             .filters
             .entry(filter.to_owned())
             .or_default()
-            .subs
-            .push((0, tx));
+            .fanout
+            .subscribe(tx);
         rx
     }
 
@@ -1174,15 +1147,18 @@ mod tests {
         };
         r.keep_latest(&matched, &message("a/1", 600));
         r.keep_latest(&matched, &message("a/2", 600)); // would pass 1 KiB: not kept
-        assert_eq!(r.filters["a/#"].latest.len(), 1);
+        assert_eq!(r.filters["a/#"].fanout.topics().count(), 1);
         r.keep_latest(&matched, &message("a/1", 100)); // replaces
         assert_eq!(r.latest_bytes, 100);
         r.keep_latest(&matched, &message("a/1", 0)); // a deleted retained message
-        assert_eq!((r.latest_bytes, r.filters["a/#"].latest.len()), (0, 0));
+        assert_eq!(
+            (r.latest_bytes, r.filters["a/#"].fanout.topics().count()),
+            (0, 0)
+        );
         for i in 0..LATEST_TOPICS + 10 {
             r.keep_latest(&matched, &message(&format!("a/{i}"), 1));
         }
-        assert_eq!(r.filters["a/#"].latest.len(), LATEST_TOPICS);
+        assert_eq!(r.filters["a/#"].fanout.topics().count(), LATEST_TOPICS);
     }
 
     #[test]

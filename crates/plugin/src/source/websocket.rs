@@ -33,10 +33,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 use super::feed::{
-    self, Backoff, Delivery, FeedLabel, FeedMetrics, LinkState, Message, QueueTx, RateLimit,
-    Registry,
+    self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, LinkState, Message,
+    QueueTx, RateLimit, Registry,
 };
-use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
+use super::payload::{FeedSpec, RowBuilder, FIELDS, MAX_PAYLOAD_BYTES, TIME_PATH};
 use super::{
     BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variant,
 };
@@ -496,11 +496,9 @@ impl Drop for WsFeed {
 
 #[derive(Debug)]
 struct Subscribers {
-    list: Vec<(u64, QueueTx)>,
-    next_id: u64,
+    /// The channels, and the last message for channels that join later.
+    fanout: Fanout,
     link: LinkState,
-    /// The last message, for channels that join later.
-    last: Option<Message>,
 }
 
 impl WsFeed {
@@ -514,10 +512,8 @@ impl WsFeed {
         metrics: Arc<FeedMetrics>,
     ) -> Arc<Self> {
         let subs = Arc::new(Mutex::new(Subscribers {
-            list: Vec::new(),
-            next_id: 0,
+            fanout: Fanout::default(),
             link: LinkState::Connecting,
-            last: None,
         }));
         let task = tokio::spawn(drive(
             url,
@@ -537,21 +533,13 @@ impl WsFeed {
 
     fn subscribe(self: &Arc<Self>, tx: QueueTx) -> Subscription {
         let mut subs = lock(&self.subs);
-        let id = subs.next_id;
-        subs.next_id += 1;
         if let LinkState::Down { at_ms, reason } = &subs.link {
             tx.try_send(Delivery::Down {
                 at_ms: *at_ms,
                 reason: reason.clone(),
             });
         }
-        if let Some(last) = &subs.last {
-            tx.try_send(Delivery::Message(Message {
-                retained: true,
-                ..last.clone()
-            }));
-        }
-        subs.list.push((id, tx));
+        let id = subs.fanout.subscribe(tx);
         Subscription {
             feed: Arc::clone(self),
             id,
@@ -567,7 +555,7 @@ struct Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock(&self.feed.subs).list.retain(|(id, _)| *id != self.id);
+        lock(&self.feed.subs).fanout.unsubscribe(self.id);
     }
 }
 
@@ -611,9 +599,9 @@ async fn drive(
                     reason
                 }
                 Ok(Err(reason)) => reason,
-                Err(_) => format!("no answer within {} s", feed::CONNECT_TIMEOUT.as_secs()),
+                Err(_) => FeedError::Timeout(feed::CONNECT_TIMEOUT.as_secs()),
             };
-        let reason = settings.redact(&reason);
+        let reason = settings.redact(&reason.to_string());
         feed::report_down(&subs, "WebSocket", &endpoint, clock.now_ms(), reason).await;
         tokio::time::sleep(backoff.next_delay()).await;
     }
@@ -626,7 +614,7 @@ async fn read(
     topic: &Arc<str>,
     clock: &dyn Clock,
     rate: &mut RateLimit,
-) -> String {
+) -> FeedError {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await; // the first tick is immediate
     let mut last_heard = Instant::now();
@@ -636,7 +624,10 @@ async fn read(
             next = stream.next() => next,
             _ = ping.tick() => {
                 if last_heard.elapsed() >= IDLE_LIMIT {
-                    return format!("nothing received for {} s", IDLE_LIMIT.as_secs());
+                    return FeedError::Silent(format!(
+                        "nothing received for {} s",
+                        IDLE_LIMIT.as_secs()
+                    ));
                 }
                 if let Err(e) = stream.send(WsMessage::Ping(Vec::new())).await {
                     return describe(&e);
@@ -650,7 +641,7 @@ async fn read(
             Some(Ok(WsMessage::Text(text))) => Bytes::from(text.into_bytes()),
             Some(Ok(WsMessage::Binary(data))) => Bytes::from(data),
             Some(Ok(WsMessage::Close(frame))) => {
-                return match frame {
+                return FeedError::Closed(Some(match frame {
                     Some(f) if !f.reason.is_empty() => format!(
                         "the server closed the connection ({}: {})",
                         u16::from(f.code),
@@ -658,18 +649,19 @@ async fn read(
                     ),
                     Some(f) => format!("the server closed the connection ({})", u16::from(f.code)),
                     None => "the server closed the connection".into(),
-                };
+                }));
             }
             Some(Ok(_)) => continue, // ping (answered by tungstenite), pong
             Some(Err(e)) => return describe(&e),
-            None => return "the connection was closed".into(),
+            None => return FeedError::Closed(None),
         };
         let message = Message::new(Arc::clone(topic), payload, false, clock.now_ms());
         matching.clear();
         {
             let mut subs = lock(subs);
-            matching.extend(subs.list.iter().map(|(_, tx)| tx.clone()));
-            subs.last = Some(message.clone());
+            matching.extend(subs.fanout.queues().cloned());
+            // One topic (the path), one message of at most the payload limit.
+            subs.fanout.keep(&message, 1, MAX_PAYLOAD_BYTES);
         }
         feed::deliver(&matching, Delivery::Message(message)).await;
     }
@@ -681,7 +673,7 @@ impl feed::Link for Subscribers {
     }
 
     fn queues(&self) -> Vec<QueueTx> {
-        self.list.iter().map(|(_, tx)| tx.clone()).collect()
+        self.fanout.queues().cloned().collect()
     }
 }
 
@@ -701,31 +693,38 @@ async fn connect(
     url: &str,
     ws: &WebSocketSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<WebSocketStream<Box<dyn Io>>, String> {
+) -> Result<WebSocketStream<Box<dyn Io>>, FeedError> {
     let mut request = url
         .into_client_request()
-        .map_err(|e| format!("invalid URL: {e}"))?;
+        .map_err(|e| FeedError::Protocol(format!("invalid URL: {e}")))?;
     for header in &ws.headers {
         let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| format!("invalid header name {:?}", header.name))?;
-        let mut value = HeaderValue::from_str(header.value.expose())
-            .map_err(|_| format!("invalid value for header {:?}", header.name))?;
+            .map_err(|_| FeedError::Protocol(format!("invalid header name {:?}", header.name)))?;
+        let mut value = HeaderValue::from_str(header.value.expose()).map_err(|_| {
+            FeedError::Protocol(format!("invalid value for header {:?}", header.name))
+        })?;
         value.set_sensitive(true);
         request.headers_mut().insert(name, value);
     }
     let tcp = tokio::net::TcpStream::connect((ws.endpoint.host.as_str(), ws.endpoint.port))
         .await
-        .map_err(|e| io_reason(&e))?;
+        .map_err(|e| FeedError::io(&e))?;
     let _ = tcp.set_nodelay(true);
     let io: Box<dyn Io> = match tls {
         None => Box::new(tcp),
         Some(config) => {
-            let name = rustls::pki_types::ServerName::try_from(ws.endpoint.host.clone())
-                .map_err(|_| format!("{:?} is not a valid TLS server name", ws.endpoint.host))?;
+            let name = rustls::pki_types::ServerName::try_from(ws.endpoint.host.clone()).map_err(
+                |_| {
+                    FeedError::Tls(format!(
+                        "{:?} is not a valid TLS server name",
+                        ws.endpoint.host
+                    ))
+                },
+            )?;
             let stream = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                .map_err(|e| FeedError::Tls(format!("TLS handshake failed: {e}")))?;
             Box::new(stream)
         }
     };
@@ -741,31 +740,18 @@ async fn connect(
     Ok(stream)
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        "connection refused (nothing listens at that address)".into()
-    } else {
-        format!("network error: {e}")
-    }
-}
-
-/// What went wrong, in words, without secrets (tungstenite's errors quote no header).
-fn describe(e: &WsError) -> String {
+/// What went wrong, without secrets (tungstenite's errors quote no header).
+fn describe(e: &WsError) -> FeedError {
     match e {
-        WsError::Http(response) => {
-            let status = response.status();
-            let hint = match status.as_u16() {
-                401 | 403 => " (the credentials in the data source's headers were refused)",
-                404 => " (no WebSocket endpoint at that path)",
-                _ => "",
-            };
-            format!("the server answered HTTP {status} to the WebSocket handshake{hint}")
-        }
-        WsError::Io(io) => io_reason(io),
-        WsError::Capacity(c) => format!("message too large: {c}"),
-        WsError::ConnectionClosed | WsError::AlreadyClosed => "the connection was closed".into(),
-        WsError::Protocol(p) => format!("WebSocket protocol error: {p}"),
-        other => other.to_string(),
+        WsError::Http(response) => FeedError::Http {
+            status: response.status().to_string(),
+            code: response.status().as_u16(),
+        },
+        WsError::Io(io) => FeedError::io(io),
+        WsError::Capacity(c) => FeedError::Protocol(format!("message too large: {c}")),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => FeedError::Closed(None),
+        WsError::Protocol(p) => FeedError::Protocol(format!("WebSocket protocol error: {p}")),
+        other => FeedError::Protocol(other.to_string()),
     }
 }
 
@@ -792,14 +778,10 @@ pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<Stri
                 started.elapsed().as_millis()
             ))
         }
-        Ok(Err(reason))
-            if reason.starts_with("the server answered HTTP")
-                && !reason.contains("credentials") =>
-        {
-            Ok(format!(
-                "{endpoint} is reachable; its base URL is not a feed itself: {reason}"
-            ))
-        }
+        // Any other HTTP answer than a refusal of the credentials: the server is there.
+        Ok(Err(reason @ FeedError::Http { .. })) if !reason.is_auth() => Ok(format!(
+            "{endpoint} is reachable; its base URL is not a feed itself: {reason}"
+        )),
         Ok(Err(reason)) => Err(format!("cannot open {endpoint}: {reason}")),
         Err(_) => Err(format!(
             "no answer from {endpoint} within {} s",
