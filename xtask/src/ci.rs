@@ -14,6 +14,12 @@ pub(crate) fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The docs' links must resolve: a renamed item must not leave a map pointing nowhere.
+    run_cmd(
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--quiet"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     crate::setup::ensure_mosquitto()?; // the MQTT tests start their own broker
 
     // `cargo test --workspace` builds gpx_ringstream (the plugin's own integration tests need

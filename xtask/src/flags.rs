@@ -24,8 +24,9 @@ Commands:
                      see it stream: build the plugin and the harness, start the plugin as
                      Grafana does and show the live panel view in the terminal (the
                      tutorial's stream by default) until Ctrl-C, or for N seconds
-  schema [--check]   write crates/plugin/schema/{query,settings}.schema.json from the
-                     plugin's declarations; --check compares instead (CI)
+  schema [--check]   write crates/plugin/schema/{query,settings}.schema.json and the
+                     docs' parameter and settings tables from the plugin's
+                     declarations; --check compares instead (CI)
   new-source NAME    write the skeleton of a new source: crates/plugin/src/source/NAME.rs
                      (one parameter, its test) and its line in the registry
   fixtures [--check] regenerate the @grafana/data conformance fixtures (needs node + npm);

@@ -4,11 +4,12 @@
 //!
 //! **Channels.** A channel is a [`ChannelPath`] (equal queries give equal paths), a
 //! [`RingFrame`] of the query's `capacity`, and one producer task running the stream's
-//! [`Source`]. [`StreamHub::open_in`] returns the channel, creating it on first use.
+//! [`Source`](crate::source::Source). [`StreamHub::open_in`] returns the channel, creating it on first use.
 //! Signal channels are shared by every data source; an MQTT or WebSocket channel belongs to
 //! one data source instance and settings version ([`InstanceKey`]): it is keyed by
 //! (instance, path), and a settings change makes new channels with new connections while the
-//! old ones linger out. The hub dispatches a channel's [`SourceSpec`] to its source; the MQTT
+//! old ones linger out. The hub opens a channel's stream with the source its spec names
+//! ([`SourceKind::open`](crate::source::SourceKind::open)); the MQTT
 //! and WebSocket sources share one connection per instance (per instance and path for
 //! WebSocket) among their channels.
 //!

@@ -2,16 +2,22 @@
 //! `main` around [`service`]).
 //!
 //! # Map
-//! - [`query`]: the query model, validated field by field ([`query::StreamSpec`]).
-//! - [`settings`]: the data source's settings (connections, credentials, TLS), validated,
-//!   secrets redacted.
+//! - [`source`]: the contract of a source: [`SourceKind`](source::SourceKind) (what it is,
+//!   declared in one [`SourceInfo`](source::SourceInfo): name, parameters, variants, path
+//!   layout, settings) and [`Source`](source::Source) (one running stream, writing rows into
+//!   a [`RowSink`](source::RowSink)); the [`SOURCES`](source::SOURCES) registry; one module
+//!   per source (`signal`, `mqtt`, `websocket`), the message feeds' shared parts in `feed`.
+//! - [`param`]: a parameter's type, default, range and doc, declared once; validation,
+//!   channel paths, the schemas and the docs' tables derive from it.
+//! - [`query`]: the query model ([`query::StreamSpec`]), validated field by field.
 //! - [`channel`]: [`ChannelPath`], a stream's parameters as a canonical Grafana Live path.
-//! - [`source`]: the [`Source`](source::Source) trait, the one thing to implement for a new
-//!   source; [`SignalSource`](source::SignalSource), the tutorial's signals;
-//!   [`MqttSource`](source::MqttSource) and [`WebSocketSource`](source::WebSocketSource),
-//!   message feeds turned into rows.
+//! - [`settings`]: the data source's settings, one section per source, secrets redacted.
+//! - [`schema`]: the exported JSON Schemas of queries and settings, and the docs' tables.
 //! - [`hub`]: the [`StreamHub`](hub::StreamHub): one producer and one ring per channel.
-//! - [`service`]: the gRPC services Grafana calls (data, diagnostics, stream).
+//! - [`limits`] and [`budget`]: the plugin's limits (one table, one env var each) and the
+//!   memory and rate budgets charged per viewer, org and data source.
+//! - [`service`]: the gRPC services Grafana calls (data, diagnostics, stream, resources).
+//! - [`resource`]: the editor's resource calls (validate, topics, fields).
 //! - [`clock`]: wall-clock time, replaceable by tokio's pausable time in tests.
 //! - [`PluginError`]: the crate's one error type.
 //!

@@ -1,24 +1,13 @@
 //! The query model: what a panel asks for, validated field by field.
 //!
 //! JSON in camelCase, as Grafana sends it (keys Grafana adds itself, such as `refId`,
-//! `datasource`, `intervalMs` and `maxDataPoints`, are ignored):
+//! `datasource`, `intervalMs` and `maxDataPoints`, are ignored). Its keys are
 //!
-//! | key | type | default | allowed |
-//! | --- | --- | --- | --- |
-//! | `source` | string | `"signal"` | `signal`, `mqtt`, `websocket` |
-//! | `signal` | string | `"random_walk"` | `random_walk`, `random`, `sine`, `square`, `sawtooth`, `counter` |
-//! | `tickMs` | integer | 100 | 10 ..= 3 600 000: milliseconds between rows (signal); for `mqtt` and `websocket`, between packets: arriving rows are batched into at most one packet per `tickMs` |
-//! | `capacity` | integer | 1000 | 1 ..= 100 000: rows kept per stream |
-//! | `seed` | integer | random | 0 ..= 2^53: makes the values reproducible (signal) |
-//! | `backfill` | boolean | true | signal: start a new stream with `capacity` rows of history; `mqtt`: take the broker's retained messages as the latest values (no history otherwise) |
-//! | `min`, `max` | number | 0, 1 | `random`: the range (min < max) |
-//! | `start`, `spread` | number | 0, 1 | `random_walk`: first value, largest step (spread ≥ 0) |
-//! | `amplitude`, `periodMs`, `offset` | number, integer, number | 1, 10 000, 0 | `sine`, `square`, `sawtooth` |
-//! | `offset`, `step` | number | 0, 1 | `counter`: first value, increment |
-//! | `topic` | string | required for `mqtt` | an MQTT topic filter: levels split by `/`, `+` a whole level, `#` the whole last level; 1 ..= 256 bytes, no control characters or Unicode non-characters, no shared subscriptions (`$share/`, `$queue/`) |
-//! | `path` | string | required for `websocket` | appended to the data source's WebSocket URL: starts with `/`, at most 256 bytes of URL characters, no `://`, `..`, `\`, `#`, spaces; `?query` allowed |
-//! | `timePath` | string | arrival time | `mqtt`, `websocket`: the (flattened, `.`-joined) key holding each message's timestamp; at most 128 bytes |
-//! | `fields` | array of strings | all | `mqtt`, `websocket`: the flattened keys to keep; at most 32 names of at most 128 bytes |
+//! the common parameters ([`COMMON`]: `tickMs`, `capacity`, `backfill`), `source`, and the
+//! parameters the chosen source (and its variant) declares in its
+//! [`SourceInfo`](crate::source::SourceInfo). The full list, with types, defaults and
+//! ranges, is generated from those declarations: `crates/plugin/schema/query.schema.json`
+//! and the tables in README.md and SOURCES.md (`cargo xtask schema`).
 //!
 //! Why `tickMs` and not `intervalMs`: Grafana's `DataSourceWithBackend` overwrites every
 //! query's `intervalMs` with the panel's interval before sending it, so a field of that name

@@ -6,7 +6,7 @@
 //! | call | answer |
 //! | --- | --- |
 //! | `POST validate`, body: a query object | `{"ok": true}` or `{"ok": false, "field": "…", "problem": "…"}` |
-//! | `GET topics?source=mqtt&filter=…&limit=…` | `{"topics": […], "truncated": bool}`: what the source's [`SourceKind::topics`] finds within [`TOPICS_TIMEOUT`], at most `limit` (≤ [`MAX_TOPICS`]) |
+//! | `GET topics?source=mqtt&filter=…&limit=…` | `{"topics": […], "truncated": bool}`: what the source's [`SourceKind::topics`](crate::source::SourceKind::topics) finds within [`TOPICS_TIMEOUT`], at most `limit` (≤ [`MAX_TOPICS`]) |
 //! | `GET fields?query=<query JSON>` | `{"fields": [{"name": "…", "type": "number"}, …]}`: the fields the query's stream has now (none when it is not open) |
 //!
 //! Errors are JSON too: `{"error": "…", "field": "…"}` with 400 (a bad parameter), 404 (no such

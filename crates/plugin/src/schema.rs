@@ -233,3 +233,165 @@ pub fn files() -> [(&'static str, String); 2] {
         ("settings.schema.json", pretty(&settings())),
     ]
 }
+
+/// The docs' generated tables, by the name of their place (`<!-- generated:NAME -->` …
+/// `<!-- /generated:NAME -->` in README.md and crates/plugin/SOURCES.md): the signal
+/// source's parameters and variants, the other sources' parameters, and the settings.
+pub fn doc_tables() -> Vec<(&'static str, String)> {
+    let other: Vec<&str> = SOURCES[1..].iter().map(|s| s.name()).collect();
+    vec![
+        ("params-signal", params_table(&["signal"], true)),
+        ("signals", variants_table("signal")),
+        // Every source after the default one, so a new source is documented when registered.
+        ("params-sources", params_table(&other, true)),
+        ("settings", settings_table()),
+    ]
+}
+
+/// What a parameter allows, in words.
+fn allowed(p: &Param) -> String {
+    use crate::param::Kind;
+    match p.kind {
+        Kind::Integer { min, max, .. } => format!("integer, {min} ..= {max}"),
+        Kind::Number { min, max, .. } => {
+            format!("number, {} ..= {}", short_bound(min), short_bound(max))
+        }
+        Kind::Boolean { .. } => "true or false".into(),
+        Kind::Choice { values, .. } => values
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Kind::Text { max_len, .. } => format!("text, at most {max_len} bytes"),
+        Kind::Names { max_items, max_len } => {
+            format!("at most {max_items} names of at most {max_len} bytes")
+        }
+    }
+}
+
+fn short_bound(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:e}")
+    } else {
+        crate::param::Short(x).to_string()
+    }
+}
+
+/// Table text: `|` would end the cell, `<` could open an HTML tag.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('<', "&lt;")
+}
+
+/// A Markdown table of the parameters of `sources` (the `source` key and the common
+/// parameters first, when asked). A parameter declared alike by several sources or variants
+/// is one row naming them all.
+fn params_table(sources: &[&str], common: bool) -> String {
+    // (key, default, allowed, meaning) → where it applies, in declaration order.
+    let mut rows: Vec<([String; 4], Vec<String>)> = Vec::new();
+    let mut row = |r#for: String, p: &Param| {
+        let unit = p.unit.map_or(String::new(), |u| format!(" ({u})"));
+        let cells = [
+            format!("`{}`", p.name),
+            p.default_text(),
+            allowed(p),
+            format!("{}{unit}", cell(p.doc)),
+        ];
+        match rows.iter_mut().find(|(c, _)| *c == cells) {
+            Some((_, places)) => places.push(r#for),
+            None => rows.push((cells, vec![r#for])),
+        }
+    };
+    if common {
+        for p in &COMMON {
+            row("every source".into(), p);
+        }
+    }
+    for name in sources {
+        let Some(source) = crate::source::lookup(name) else {
+            continue;
+        };
+        if let Some(vp) = source.variant_param() {
+            row((*name).to_owned(), vp);
+        }
+        for p in source.params() {
+            row((*name).to_owned(), p);
+        }
+        if source.variant_param().is_some() {
+            for v in source.variants() {
+                for p in v.params {
+                    row(format!("{name} `{}`", v.name), p);
+                }
+            }
+        }
+    }
+    let mut out = String::from(
+        "| key | for | default | allowed | meaning |\n| --- | --- | --- | --- | --- |\n",
+    );
+    if common {
+        let names = SOURCES.iter().map(|s| format!("`{}`", s.name()));
+        out.push_str(&format!(
+            "| `source` | every query | \"{}\" | {} | where the rows come from |\n",
+            SOURCES[0].name(),
+            names.collect::<Vec<_>>().join(", "),
+        ));
+    }
+    for ([key, default, allowed, meaning], places) in rows {
+        out.push_str(&format!(
+            "| {key} | {} | {default} | {allowed} | {meaning} |\n",
+            join_places(&places)
+        ));
+    }
+    out
+}
+
+/// `signal `sine``, `signal `square`` → `signal `sine`, `square``: one source named once.
+fn join_places(places: &[String]) -> String {
+    let mut out = String::new();
+    let mut last_source = "";
+    for place in places {
+        let (source, variant) = place.split_once(' ').unwrap_or((place, ""));
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if source == last_source && !variant.is_empty() {
+            out.push_str(variant);
+        } else {
+            out.push_str(place);
+        }
+        last_source = source;
+    }
+    out
+}
+
+/// A Markdown table of a source's variants.
+fn variants_table(source: &str) -> String {
+    let mut out = String::from("| variant | what it draws |\n| --- | --- |\n");
+    for v in crate::source::lookup(source).map_or(&[][..], |s| s.variants()) {
+        out.push_str(&format!("| `{}` | {} |\n", v.name, cell(v.doc)));
+    }
+    out
+}
+
+/// A Markdown table of the settings.
+fn settings_table() -> String {
+    let mut out = String::from("| setting | stored as | meaning |\n| --- | --- | --- |\n");
+    let sections = SOURCES
+        .iter()
+        .map(|s| (s.display_name(), s.settings()))
+        .chain([("common", crate::settings::COMMON)]);
+    for (section, list) in sections {
+        for s in list {
+            let place = if s.secure {
+                "secureJsonData"
+            } else {
+                "jsonData"
+            };
+            let key = match s.repeat {
+                Some(n) => format!("`{place}.{}1` … `{}{n}`", s.key, s.key),
+                None => format!("`{place}.{}`", s.key),
+            };
+            out.push_str(&format!("| {section} | {key} | {} |\n", cell(s.doc)));
+        }
+    }
+    out
+}

@@ -10,5 +10,9 @@ fn main() -> anyhow::Result<()> {
     for (name, text) in ringstream_plugin::schema::files() {
         std::fs::write(dir.join(name), text)?;
     }
+    // The docs' generated tables, one file each: `cargo xtask schema` puts them in place.
+    for (name, text) in ringstream_plugin::schema::doc_tables() {
+        std::fs::write(dir.join(format!("{name}.md")), text)?;
+    }
     Ok(())
 }

@@ -5,10 +5,10 @@
 //! filter; filters are reference-counted: the broker is asked to subscribe when the first
 //! channel of a filter comes and to unsubscribe when the last one goes. Every message is
 //! matched against the filters held and handed to each matching channel's queue, where
-//! [`feed::consume`] turns it into a row.
+//! `feed::consume` turns it into a row.
 //!
 //! **Latest values.** For every filter the connection keeps the latest message of each topic
-//! it matched (at most [`LATEST_TOPICS`] topics per filter and `mqtt_latest_values_kb` in
+//! it matched (at most `LATEST_TOPICS` topics per filter and `mqtt_latest_values_kb` in
 //! all), retained or live. A channel that joins a filter another channel already holds gets
 //! those at once, as retained values: the broker is not asked again, so a new panel never
 //! makes the broker re-send every retained message to every channel of the filter.
@@ -16,7 +16,7 @@
 //! **Refused filters.** The query layer refuses filters that break MQTT's rules (and those a
 //! broker drops the connection for); the broker may still refuse one. A SUBACK failure fails
 //! that filter's channels only, with the broker's verdict, and the filter is remembered as
-//! refused for [`REFUSAL_TTL`] (at most [`MAX_REFUSED`] filters), so opening it again fails
+//! refused for `REFUSAL_TTL` (at most `MAX_REFUSED` filters), so opening it again fails
 //! at once instead of asking the broker. A filter the broker has never accepted that was in
 //! flight when the connection dropped is subscribed on its own, after the others, on the next
 //! connection; if the connection drops again while it is in flight, it is refused the same
@@ -24,9 +24,9 @@
 //! source shares.
 //!
 //! Reconnects: when the connection breaks (or cannot be made), channels get a notice and
-//! keep their RunStreams open; the connection is retried with [`feed::Backoff`]. On every
+//! keep their RunStreams open; the connection is retried with `feed::Backoff`. On every
 //! CONNACK the filters are subscribed again, and the broker re-sends retained messages:
-//! the latest values, taken once (see [`feed::consume`]).
+//! the latest values, taken once (see `feed::consume`).
 //!
 //! Overlapping filters (`sensors/#` and `sensors/+/t` on one data source): MQTT 3.1.1 lets a
 //! broker send a message once per matching subscription, and a client cannot tell the

@@ -4,9 +4,9 @@
 //! One connection per data source instance (and settings version) and path, shared by the
 //! channels that read it (queries that differ in `tickMs`, `capacity`, `timePath` or
 //! `fields`). Text and binary messages are payloads ([`super::payload`]); pings are
-//! answered; a ping is sent every [`PING_EVERY`] and a connection that brings nothing (no
-//! message, no pong) for [`IDLE_LIMIT`] is dropped and made again. Reconnects use
-//! [`feed::Backoff`]; channels keep their RunStreams and get a notice about the gap.
+//! answered; a ping is sent every `PING_EVERY` and a connection that brings nothing (no
+//! message, no pong) for `IDLE_LIMIT` is dropped and made again. Reconnects use
+//! `feed::Backoff`; channels keep their RunStreams and get a notice about the gap.
 //!
 //! A channel that joins a running connection gets the last message at once (the feed's
 //! "retained" value). The handshake sends the configured headers (secret values, marked

@@ -6,6 +6,7 @@ mod hub;
 mod metrics;
 mod mqtt;
 mod query;
+mod schema;
 mod support;
 mod tidy;
 mod websocket;
