@@ -21,6 +21,7 @@ pub(crate) fn run() -> Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crate::setup::ensure_mosquitto()?; // the MQTT tests start their own broker
+    crate::setup::ensure_engines()?; // and the NATS and Redis tests their own servers
 
     // `cargo test --workspace` builds gpx_ringstream (the plugin's own integration tests need
     // it) before any test runs: the harness's end-to-end tests take that executable instead

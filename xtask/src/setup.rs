@@ -21,6 +21,18 @@ pub(crate) fn ensure_mosquitto() -> Result<()> {
     ensure_debian_packages(&files, &["mosquitto", "mosquitto-clients"])
 }
 
+/// Debian's NATS server (`nats-server`, JetStream included) and Redis (`redis-server`), which
+/// the NATS and Redis tests start on free ports of their own.
+pub(crate) const NATS_SERVER: &str = "/usr/sbin/nats-server";
+/// Debian's Redis server.
+pub(crate) const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// Installs `nats-server` and `redis-server` when missing.
+pub(crate) fn ensure_engines() -> Result<()> {
+    ensure_debian_packages(&[NATS_SERVER], &["nats-server"])?;
+    ensure_debian_packages(&[REDIS_SERVER], &["redis-server"])
+}
+
 /// Installs Debian `packages` when one of `files` is missing: only as root (with apt-get);
 /// otherwise says what to do. The package lists are refreshed only when an install from the
 /// current ones fails.

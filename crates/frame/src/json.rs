@@ -158,6 +158,12 @@ impl StreamEncoder {
         self.next_seq
     }
 
+    /// Never sends the rows before `seq` (the subscriber has them from elsewhere); rows
+    /// skipped so do not count as missed.
+    pub fn skip_to(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq);
+    }
+
     /// Writes the next packet into `out` (cleared first) and returns what it holds, or
     /// returns `None` and leaves `out` empty when there is nothing new to send.
     pub fn next_packet(&mut self, frame: &RingFrame, out: &mut String) -> Option<Packet> {

@@ -673,6 +673,18 @@ impl PluginHost {
         self.caller()?.query_data(queries).await
     }
 
+    /// QueryData as an alert rule's evaluation; see [`Caller::query_data_as_alert`].
+    ///
+    /// # Errors
+    /// When the call fails.
+    pub async fn query_data_as_alert(
+        &self,
+        queries: &[Query],
+        rule_uid: &str,
+    ) -> Result<HashMap<String, QueryResult>, HarnessError> {
+        self.caller()?.query_data_as_alert(queries, rule_uid).await
+    }
+
     /// SubscribeStream; see [`Caller::subscribe`].
     ///
     /// # Errors
@@ -783,11 +795,41 @@ impl Caller {
         &self,
         queries: &[Query],
     ) -> Result<HashMap<String, QueryResult>, HarnessError> {
+        self.query_data_with(queries, HashMap::new()).await
+    }
+
+    /// QueryData as Grafana's alerting sends it: the headers of an evaluation
+    /// (`FromAlert: true`, `X-Cache-Skip`, the rule's uid), as the scheduler's user.
+    ///
+    /// # Errors
+    /// As [`Caller::query_data`].
+    pub async fn query_data_as_alert(
+        &self,
+        queries: &[Query],
+        rule_uid: &str,
+    ) -> Result<HashMap<String, QueryResult>, HarnessError> {
+        let headers = HashMap::from([
+            ("FromAlert".to_owned(), "true".to_owned()),
+            ("X-Cache-Skip".to_owned(), "true".to_owned()),
+            ("http_X-Rule-Uid".to_owned(), rule_uid.to_owned()),
+            (
+                "X-Grafana-Org-Id".to_owned(),
+                self.settings.org_id.to_string(),
+            ),
+        ]);
+        self.query_data_with(queries, headers).await
+    }
+
+    async fn query_data_with(
+        &self,
+        queries: &[Query],
+        headers: HashMap<String, String>,
+    ) -> Result<HashMap<String, QueryResult>, HarnessError> {
         let mut client =
             DataClient::new(self.channel.clone()).max_decoding_message_size(GRAFANA_MAX_MESSAGE);
         let request = pluginv2::QueryDataRequest {
             plugin_context: Some(self.plugin_context()),
-            headers: HashMap::new(),
+            headers,
             queries: queries
                 .iter()
                 .map(|q| q.to_proto(&self.plugin_id, &self.settings.uid))

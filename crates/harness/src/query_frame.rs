@@ -106,6 +106,20 @@ impl QueryFrame {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The values of field `name` as numbers (times as epoch milliseconds); `None` when there
+    /// is no such field or a cell is neither.
+    pub fn numbers(&self, name: &str) -> Option<Vec<f64>> {
+        self.field(name)?
+            .values
+            .iter()
+            .map(|c| match c {
+                Cell::Number(x) => Some(*x),
+                Cell::Time(ns) => Some(*ns as f64 / 1e6),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The frame as the DataFrameJSON message `dataFrameToJSON` makes of it in the browser:
     /// the schema (name, refId, meta, fields with type, labels and config), times as epoch
     /// milliseconds with `nanos` only when a remainder is not zero, NaN and ±Inf as `null`

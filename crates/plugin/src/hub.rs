@@ -49,6 +49,19 @@
 //!   rows from the cursor on, moving the cursor. A restarted RunStream continues at the
 //!   cursor: nothing is sent twice, nothing skipped.
 //!
+//! An alert rule's QueryData (Grafana's `FromAlert` header) never streams: it gets every row
+//! of the range, published or not, and leaves no mark.
+//!
+//! **Engine history.** For a stream whose engine keeps history (a JetStream stream), every
+//! row carries its engine position (a stream sequence), and the source says where its
+//! channel starts and where the engine's history ended when it did. Rows up to that end are
+//! *history*: published from the start, never streamed. QueryData
+//! ([`Channel::engine_split`]) reads the range from the engine, up to the position of the
+//! first row the channel has not published (or past the history and the newest row, when
+//! it has published all), and marks the viewer served as above: every later row reaches the
+//! panel through initial data and RunStream, none twice. So the panel's history comes from
+//! the engine, not from what this process happened to hold.
+//!
 //! Packets and initial data stay under `max_packet_kb` (Grafana Live disconnects a browser
 //! whose queue passes 4 MiB): a backlog larger than that goes out as several packets, one
 //! right after the other, and initial data larger than that holds only its newest rows.
@@ -100,7 +113,8 @@ use crate::limits::Limits;
 use crate::query::StreamSpec;
 use crate::settings::{InstanceKey, Settings};
 use crate::source::{
-    Batch, BatchOutcome, ChannelSink, Connections, DynSource, FeedMetrics, OpenContext, RowSink,
+    Batch, BatchOutcome, ChannelSink, Connections, DynSource, FeedMetrics, OpenContext, Positions,
+    RowSink,
 };
 use crate::PluginError;
 
@@ -233,6 +247,11 @@ impl StreamHub {
 
     /// The message feeds' counters.
     pub fn feed_metrics(&self) -> &FeedMetrics {
+        &self.inner.metrics
+    }
+
+    /// The message feeds' counters, to share with a source.
+    pub(crate) fn metrics(&self) -> &Arc<FeedMetrics> {
         &self.inner.metrics
     }
 
@@ -383,6 +402,7 @@ impl StreamHub {
         let (charge, notice) = self.charge(who, &mut ring, fixed, rows_per_second)?;
         let mut state = RingState {
             ring,
+            positions: Positions::default(),
             charge,
             fixed_bytes: fixed,
             source_bytes: 0,
@@ -393,7 +413,7 @@ impl StreamHub {
         state.write_notices();
         if spec.backfill {
             let outcome = {
-                let mut batch = Batch::new(&mut state.ring);
+                let mut batch = Batch::with_positions(&mut state.ring, &mut state.positions);
                 source.boxed_history(&mut batch, clock.now_ms())?;
                 batch.into_outcome()
             };
@@ -401,9 +421,11 @@ impl StreamHub {
         }
         let cursor = state.ring.next_seq();
         let (seq, _) = watch::channel(cursor);
+        let (start, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             ring: Mutex::new(state),
             seq,
+            start,
             clock,
             failure: Mutex::new(None),
         });
@@ -528,6 +550,8 @@ struct Shared {
     ring: Mutex<RingState>,
     /// The ring's `next_seq`, so readers can wait for new rows.
     seq: watch::Sender<u64>,
+    /// Where the channel's rows start in the engine, once its source said.
+    start: watch::Sender<Option<u64>>,
     clock: Arc<dyn Clock>,
     /// Why the producer stopped, once it has.
     failure: Mutex<Option<String>>,
@@ -537,6 +561,8 @@ struct Shared {
 #[derive(Debug)]
 struct RingState {
     ring: RingFrame,
+    /// The engine positions of the ring's rows, for sources whose engine has history.
+    positions: Positions,
     charge: Charge,
     /// Bytes charged beyond the ring: the channel itself and its source's fixed holdings.
     fixed_bytes: u64,
@@ -618,6 +644,7 @@ impl RingState {
             if self.ring.set_capacity(rows).is_err() {
                 break;
             }
+            self.positions.keep_last(self.ring.len());
         }
         let notice = cut_notice(
             self.ring.capacity(),
@@ -638,15 +665,24 @@ impl std::fmt::Debug for dyn Clock {
 
 impl ChannelSink for Shared {
     fn with_batch(&self, f: &mut dyn FnMut(&mut Batch<'_>)) {
-        let (next, schema_changed) = {
+        let (next, schema_changed, start) = {
             let mut state = lock(&self.ring);
             let schema = state.ring.schema_version();
-            let mut batch = Batch::new(&mut state.ring);
+            let state = &mut *state;
+            let mut batch = Batch::with_positions(&mut state.ring, &mut state.positions);
             f(&mut batch);
             let outcome = batch.into_outcome();
+            let start = outcome.start;
             state.apply(outcome);
-            (state.ring.next_seq(), state.ring.schema_version() != schema)
+            (
+                state.ring.next_seq(),
+                state.ring.schema_version() != schema,
+                start,
+            )
         };
+        if let Some(position) = start {
+            self.start.send_replace(Some(position));
+        }
         self.seq.send_if_modified(|seq| {
             let changed = *seq != next || schema_changed;
             *seq = next;
@@ -724,14 +760,16 @@ impl Channel {
     }
 
     /// QueryData's frame: the published rows with a time in `from_ms..=to_ms`, oldest first,
-    /// with the ring's schema; the newest `max_rows` of them when given. Marks them served,
-    /// up to the first published row newer than `to_ms` (see the module docs).
+    /// with the ring's schema; the newest `max_rows` of them when given. Marks them served
+    /// to `viewer`, up to the first published row newer than `to_ms` (see the module docs).
+    /// A reader that never streams (`viewer` is `None`: an alert rule) gets every row of the
+    /// range, published or not, and leaves no mark.
     ///
     /// # Errors
     /// [`PluginError::TooLarge`] when the rows would take more than `max_bytes`.
     pub fn query_frame(
         &self,
-        viewer: &str,
+        viewer: Option<&str>,
         from_ms: i64,
         to_ms: i64,
         max_rows: Option<usize>,
@@ -748,23 +786,31 @@ impl Channel {
             Some(Value::Time(t)) => Some(t),
             _ => None,
         };
+        let history_seq = state.positions.history_seq();
         let served = {
             let mut state = lock(&self.state);
-            // A row newer than `to` was made after the browser read its clock: not this
-            // frame's, but the panel's all the same, so the served mark stops before it and
-            // SubscribeStream's initial data carries it (and every published row after it,
-            // so no row is returned twice, whatever the order of the times).
-            let served = ring
-                .rows_between(ring.first_seq(), state.cursor)
-                .rows()
-                .find(|row| time_of(row).is_some_and(|t| t > to_ns))
-                .map_or(state.cursor, |row| row.seq());
-            state.served.retain(|(v, _)| v != viewer);
-            if state.served.len() == MAX_SERVED_MARKS {
-                state.served.remove(0);
+            state.cursor = state.cursor.max(history_seq);
+            match viewer {
+                None => ring.next_seq(),
+                Some(viewer) => {
+                    // A row newer than `to` was made after the browser read its clock: not
+                    // this frame's, but the panel's all the same, so the served mark stops
+                    // before it and SubscribeStream's initial data carries it (and every
+                    // published row after it, so no row is returned twice, whatever the
+                    // order of the times).
+                    let served = ring
+                        .rows_between(ring.first_seq(), state.cursor)
+                        .rows()
+                        .find(|row| time_of(row).is_some_and(|t| t > to_ns))
+                        .map_or(state.cursor, |row| row.seq());
+                    state.served.retain(|(v, _)| v != viewer);
+                    if state.served.len() == MAX_SERVED_MARKS {
+                        state.served.remove(0);
+                    }
+                    state.served.push((viewer.to_owned(), served));
+                    served
+                }
             }
-            state.served.push((viewer.to_owned(), served));
-            served
         };
         let in_range = |row: &ringstream_frame::Row<'_>| time_of(row).is_none_or(|t| t >= from_ns);
         let rows = ring.rows_between(ring.first_seq(), served).rows();
@@ -799,6 +845,69 @@ impl Channel {
         })
     }
 
+    /// QueryData of a stream whose engine keeps its history: the engine position before
+    /// which the query's rows come from the engine ([`SourceKind::range`]); every row at or
+    /// after it reaches the panel through the channel (initial data, RunStream). Marks the
+    /// rows published so far as served to `viewer`. The position is that of
+    /// the first row not yet published; when every row is, the one after the newest (rows
+    /// still on their way are the channel's to send).
+    ///
+    /// Waits up to `timeout` for the source to say where its rows start; `Ok(None)` when it
+    /// has not by then, or its rows carry no positions.
+    ///
+    /// # Errors
+    /// The channel's producer stopped (the stream does not exist, say): its reason.
+    ///
+    /// [`SourceKind::range`]: crate::source::SourceKind::range
+    pub async fn engine_split(
+        &self,
+        viewer: &str,
+        timeout: Duration,
+    ) -> Result<Option<u64>, PluginError> {
+        let deadline = Instant::now() + timeout;
+        let mut start = self.shared.start.subscribe();
+        let mut seq = self.shared.seq.subscribe(); // woken when the producer stops, too
+        let start = loop {
+            if let Some(why) = lock(&self.shared.failure).clone() {
+                return Err(PluginError::Source(why));
+            }
+            if let Some(at) = *start.borrow_and_update() {
+                break at;
+            }
+            tokio::select! {
+                changed = start.changed() => if changed.is_err() { return Ok(None) },
+                changed = seq.changed() => if changed.is_err() { return Ok(None) },
+                () = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        };
+        let ring = lock(&self.shared.ring);
+        let mut state = lock(&self.state);
+        let positions = &ring.positions;
+        state.cursor = state.cursor.max(positions.history_seq());
+        let cursor = state.cursor;
+        if positions.len() != ring.ring.len() {
+            return Ok(None); // rows without positions: no split to make
+        }
+        let first = ring.ring.first_seq();
+        let split = match cursor
+            .checked_sub(first)
+            .and_then(|i| positions.get(i as usize))
+        {
+            Some(unpublished) => unpublished,
+            None => positions.last().map_or(start, |p| p + 1),
+        };
+        // The history is the engine's, arrived or not: the channel never streams it.
+        let split = positions
+            .history_end()
+            .map_or(split, |end| split.max(end + 1));
+        state.served.retain(|(v, _)| v != viewer);
+        if state.served.len() == MAX_SERVED_MARKS {
+            state.served.remove(0);
+        }
+        state.served.push((viewer.to_owned(), cursor));
+        Ok(Some(split))
+    }
+
     /// SubscribeStream's initial data: the schema and the rows published since the viewer's
     /// last QueryData (all published rows if the viewer ran none), as DataFrameJSON.
     pub fn initial_data(&self, viewer: &str) -> String {
@@ -806,9 +915,13 @@ impl Channel {
             let state = lock(&self.shared.ring);
             let ring = &state.ring;
             let (from, to) = {
-                let state = lock(&self.state);
-                let mark = state.served.iter().find(|(v, _)| v == viewer);
-                (mark.map_or(0, |(_, seq)| *seq), state.cursor)
+                let history_seq = state.positions.history_seq();
+                let mut channel = lock(&self.state);
+                channel.cursor = channel.cursor.max(history_seq);
+                let mark = channel.served.iter().find(|(v, _)| v == viewer);
+                // A viewer that ran a query got the engine's history with it.
+                let from = mark.map_or(0, |(_, seq)| (*seq).max(history_seq));
+                (from, channel.cursor)
             };
             // The newest rows that fit one message.
             let mut bytes = 0_usize;
@@ -839,8 +952,10 @@ impl Channel {
         self: &Arc<Self>,
     ) -> impl Stream<Item = Result<Vec<u8>, PluginError>> + Send + 'static {
         let start = {
+            let history_seq = lock(&self.shared.ring).positions.history_seq();
             let mut state = lock(&self.state);
             state.run_streams += 1;
+            state.cursor = state.cursor.max(history_seq);
             state.cursor
         };
         let run = RunState {
@@ -916,6 +1031,8 @@ impl RunState {
             }
             let (packet, more) = {
                 let state = lock(&channel.shared.ring);
+                // History rows came with the panel's QueryData, never by stream.
+                self.encoder.skip_to(state.positions.history_seq());
                 let packet =
                     self.encoder
                         .next_packet_within(&state.ring, channel.max_packet, &mut self.buf);

@@ -246,6 +246,9 @@ struct Job {
     from: i64,
     to: i64,
     max_rows: Option<usize>,
+    /// Whether an alert rule asks (Grafana's `FromAlert` header): it never streams, so it
+    /// gets every row of the range and leaves no served mark.
+    alert: bool,
     asked_by: Vec<(usize, String)>,
 }
 
@@ -279,31 +282,105 @@ fn prepare(
     Ok(((path, from, to, max_rows), spec, channel_id))
 }
 
-/// Runs one distinct query: opens its channel, copies its rows and encodes one frame per
-/// asking refId, each counted against the response's remaining bytes.
-fn run_job(
-    hub: &StreamHub,
-    who: &Requester,
-    settings: &Result<Option<Arc<Settings>>, PluginError>,
+/// The newest rows of one distinct query's range: from the engine that keeps the stream's
+/// history when its source has one (the channel is opened first all the same, so that the
+/// live stream starts before the read ends), else from its channel's ring.
+async fn job_rows(
+    service: &RingstreamService,
+    who: &Arc<Requester>,
+    settings: &Arc<Result<Option<Arc<Settings>>, PluginError>>,
+    job: &Arc<Job>,
+    remaining: &AtomicUsize,
+) -> Result<RingFrame, PluginError> {
+    let hub = &service.hub;
+    let limits = hub.config().limits;
+    let engine_settings = match settings.as_ref() {
+        Ok(Some(s)) if job.spec.source.keeps_history(&job.spec) => Some(s),
+        _ => None,
+    };
+    let range = |settings, before, deadline| crate::source::RangeRequest {
+        spec: &job.spec,
+        settings,
+        connections: hub.connections(),
+        limits: &limits,
+        metrics: hub.metrics(),
+        from_ms: job.from,
+        to_ms: job.to,
+        before,
+        max_rows: job
+            .max_rows
+            .map_or(job.spec.capacity, |m| m.min(job.spec.capacity)),
+        max_bytes: remaining.load(Ordering::Relaxed),
+        deadline,
+    };
+    let history_deadline =
+        || tokio::time::Instant::now() + Duration::from_secs(limits.history_seconds);
+    if let (true, Some(s)) = (job.alert, engine_settings) {
+        // An alert rule never streams: the whole range from the engine, no channel opened.
+        return match job
+            .spec
+            .source
+            .range(range(s, None, history_deadline()))
+            .await
+        {
+            Some(rows) => rows,
+            None => Err(PluginError::Source("the source read no history".into())),
+        };
+    }
+    let channel = {
+        let (hub, who, settings, job) = (
+            hub.clone(),
+            Arc::clone(who),
+            Arc::clone(settings),
+            Arc::clone(job),
+        );
+        service
+            .blocking(move || RingstreamService::open(&hub, &who, &settings, &job.path, &job.spec))
+            .await?
+    };
+    if let Some(s) = engine_settings {
+        // The engine answers the range up to where the channel takes over: every row after
+        // that reaches the panel through initial data and RunStream, so none comes twice.
+        let deadline = history_deadline();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let before = channel.engine_split(&who.viewer(), left).await?;
+        return match job.spec.source.range(range(s, before, deadline)).await {
+            Some(rows) => rows,
+            None => Err(PluginError::Source("the source read no history".into())),
+        };
+    }
+    let (who, job) = (Arc::clone(who), Arc::clone(job));
+    let max_bytes = remaining.load(Ordering::Relaxed);
+    service
+        .blocking(move || {
+            channel
+                .query_frame(
+                    (!job.alert).then(|| who.viewer()).as_deref(),
+                    job.from,
+                    job.to,
+                    job.max_rows,
+                    max_bytes,
+                )
+                .map(|rows| rows.frame)
+        })
+        .await
+}
+
+/// Encodes one distinct query's frame once per asking refId, each counted against the
+/// response's remaining bytes.
+fn encode_job(
+    limits: &crate::limits::Limits,
     job: &Job,
+    rows: Result<RingFrame, PluginError>,
     remaining: &AtomicUsize,
 ) -> Vec<(usize, Result<Vec<u8>, PluginError>)> {
     let too_large = || PluginError::TooLarge {
         what: "the response",
-        limit_mib: hub.config().limits.max_response_mb,
+        limit_mib: limits.max_response_mb,
         setting: "max_response_mb",
     };
-    let rows = RingstreamService::open(hub, who, settings, &job.path, &job.spec).and_then(|c| {
-        c.query_frame(
-            &who.viewer(),
-            job.from,
-            job.to,
-            job.max_rows,
-            remaining.load(Ordering::Relaxed),
-        )
-    });
     let mut frame = match rows {
-        Ok(rows) => rows.frame,
+        Ok(frame) => frame,
         Err(e) => {
             return job
                 .asked_by
@@ -353,6 +430,11 @@ impl pluginv2::data_server::Data for RingstreamService {
             settings.as_ref().as_ref().ok().and_then(|s| s.as_deref()),
         ));
         let max_queries = usize::try_from(limits.max_queries_per_request).unwrap_or(usize::MAX);
+        // Grafana's alerting sends `FromAlert: true` with every evaluation (and preview).
+        let alert = request
+            .headers
+            .get("FromAlert")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let queries = request.queries;
 
         // Each query validated on its own; identical ones become one job.
@@ -383,6 +465,7 @@ impl pluginv2::data_server::Data for RingstreamService {
                             from,
                             to,
                             max_rows,
+                            alert,
                             asked_by: vec![(i, q.ref_id.clone())],
                         });
                     }
@@ -397,16 +480,17 @@ impl pluginv2::data_server::Data for RingstreamService {
             .unwrap_or(1)
             .max(1);
         let mut done = futures_util::stream::iter(jobs.into_iter().map(|job| {
-            let (hub, who, settings, remaining) = (
-                self.hub.clone(),
+            let (who, settings, remaining) = (
                 Arc::clone(&who),
                 Arc::clone(&settings),
                 Arc::clone(&remaining),
             );
-            let asked_by = job.asked_by.clone();
+            let job = Arc::new(job);
             async move {
+                let rows = job_rows(self, &who, &settings, &job, &remaining).await;
+                let asked_by = job.asked_by.clone();
                 let outcome = self
-                    .blocking(move || Ok(run_job(&hub, &who, &settings, &job, &remaining)))
+                    .blocking(move || Ok(encode_job(&limits, &job, rows, &remaining)))
                     .await;
                 match outcome {
                     Ok(results) => results,

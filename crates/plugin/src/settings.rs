@@ -31,7 +31,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
-use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use tokio_tungstenite::tungstenite::http::Uri;
 
 /// Limits on settings.
@@ -118,6 +118,32 @@ pub const COMMON: &[Setting] = &[
             max_len: limits::MAX_CA_CERT_BYTES,
         },
         doc: "PEM CA certificate(s): one or more -----BEGIN CERTIFICATE----- blocks",
+        repeat: None,
+    },
+    Setting {
+        key: "tlsAuth",
+        secure: false,
+        kind: SettingKind::Boolean,
+        doc: "present a client certificate (tlsClientCert, tlsClientKey) to servers that ask \
+              for one (mutual TLS)",
+        repeat: None,
+    },
+    Setting {
+        key: "tlsClientCert",
+        secure: true,
+        kind: SettingKind::Text {
+            max_len: limits::MAX_CA_CERT_BYTES,
+        },
+        doc: "PEM client certificate (chain): -----BEGIN CERTIFICATE----- blocks",
+        repeat: None,
+    },
+    Setting {
+        key: "tlsClientKey",
+        secure: true,
+        kind: SettingKind::Text {
+            max_len: limits::MAX_CA_CERT_BYTES,
+        },
+        doc: "the client certificate's PEM private key (PKCS#8, PKCS#1 or SEC1)",
         repeat: None,
     },
     Setting {
@@ -231,6 +257,8 @@ pub struct TlsSettings {
     pub skip_verify: bool,
     /// Trust only these CA certificates (PEM) instead of the system's.
     pub ca_cert: Option<Secret>,
+    /// A client certificate chain and its private key (PEM), for mutual TLS.
+    pub client: Option<(Secret, Secret)>,
 }
 
 /// A source's section of the settings, parsed by the source
@@ -319,6 +347,11 @@ impl Settings {
         } else {
             None
         };
+        let client = if data.boolean("tlsAuth")? {
+            Some(client_certificate(&data)?)
+        } else {
+            None
+        };
         let memory_limit_bytes = data
             .integer("memoryLimitMb", 1, limits::MAX_MEMORY_LIMIT_MB)?
             .map(|mb| mb << 20);
@@ -333,6 +366,7 @@ impl Settings {
             tls: TlsSettings {
                 skip_verify,
                 ca_cert,
+                client,
             },
             memory_limit_bytes,
             websocket_max_connections,
@@ -361,6 +395,12 @@ impl Settings {
             .iter()
             .flat_map(|(_, s)| s.secrets())
             .chain(self.tls.ca_cert.iter().map(Secret::expose))
+            .chain(
+                self.tls
+                    .client
+                    .iter()
+                    .flat_map(|(c, k)| [c.expose(), k.expose()]),
+            )
             .filter(|s| s.len() >= 3)
     }
 
@@ -382,6 +422,41 @@ impl Settings {
             .map(|m| self.redact(&m))
             .map_err(|m| self.redact(&m))
     }
+}
+
+/// `tlsClientCert` and `tlsClientKey`, both there and both PEM of their kind.
+fn client_certificate(data: &SettingsData<'_>) -> Result<(Secret, Secret), SettingsError> {
+    let missing = |key: &str| {
+        SettingsError::new(
+            key,
+            "`tlsAuth` is on but no client certificate and key are set",
+        )
+    };
+    let cert = data
+        .secret("tlsClientCert", limits::MAX_CA_CERT_BYTES)?
+        .ok_or_else(|| missing("tlsClientCert"))?;
+    let key = data
+        .secret("tlsClientKey", limits::MAX_CA_CERT_BYTES)?
+        .ok_or_else(|| missing("tlsClientKey"))?;
+    if pem_certificates(cert.expose()).is_empty() {
+        return Err(SettingsError::new(
+            "tlsClientCert",
+            "expected PEM certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+        ));
+    }
+    if PrivateKeyDer::from_pem_slice(key.expose().as_bytes()).is_err() {
+        return Err(SettingsError::new(
+            "tlsClientKey",
+            "expected a PEM private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC \
+             PRIVATE KEY)",
+        ));
+    }
+    Ok((cert, key))
+}
+
+/// The private key of a PEM text (validated by [`Settings::parse`]).
+pub(crate) fn pem_private_key(pem: &str) -> Option<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).ok()
 }
 
 /// The certificates of a PEM bundle (validated by [`Settings::parse`], so none is skipped

@@ -1,10 +1,12 @@
 //! The integration tests of `ringstream-harness`, one binary.
 
+mod alerting;
 mod conformance;
 mod e2e;
 mod hostile;
 mod inproc;
 mod mqtt_e2e;
+mod nats_e2e;
 mod panel;
 mod plugin_exe;
 mod props;

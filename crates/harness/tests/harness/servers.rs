@@ -336,3 +336,90 @@ impl Drop for WsServer {
         self.task.abort();
     }
 }
+
+/// A NATS server with JetStream (Debian's `nats-server -js`) on a free loopback port, its
+/// store in a folder of its own that outlives restarts; killed on drop.
+pub(crate) struct NatsServer {
+    pub(crate) port: u16,
+    dir: PathBuf,
+    config: String,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Anonymous clients allowed.
+    pub(crate) fn start() -> NatsServer {
+        Self::start_with("")
+    }
+
+    /// With more configuration (an `authorization { … }` block, TLS).
+    pub(crate) fn start_with(extra: &str) -> NatsServer {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "ringstream-e2e-nats-{}-{port}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = format!(
+            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\n{extra}\n",
+            dir.join("store").display().to_string()
+        );
+        let mut server = NatsServer {
+            port,
+            dir,
+            config,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (after [`stop`](Self::stop)) on the same port and store.
+    pub(crate) fn restart(&mut self) {
+        let conf = self.dir.join("nats.conf");
+        std::fs::write(&conf, &self.config).expect("config");
+        let child = Command::new("/usr/sbin/nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("/usr/sbin/nats-server (cargo xtask ci installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it.
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A client of it (anonymous).
+    pub(crate) async fn client(&self) -> async_nats::Client {
+        tokio::time::timeout(WAIT, async_nats::connect(self.url()))
+            .await
+            .expect("nats-server answers")
+            .expect("a NATS client connects")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

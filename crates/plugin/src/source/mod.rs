@@ -144,6 +144,7 @@
 
 pub(crate) mod feed;
 pub mod mqtt;
+pub mod nats;
 pub mod payload;
 pub mod signal;
 pub mod websocket;
@@ -172,7 +173,12 @@ use crate::PluginError;
 
 /// Every source the plugin knows, in the order the docs and the editor list them. The one
 /// place a new source is added.
-pub static SOURCES: &[&dyn SourceKind] = &[&signal::SIGNAL, &mqtt::MQTT, &websocket::WEBSOCKET];
+pub static SOURCES: &[&dyn SourceKind] = &[
+    &signal::SIGNAL,
+    &mqtt::MQTT,
+    &websocket::WEBSOCKET,
+    &nats::NATS,
+];
 
 /// The source called `name` (the `source` of a query).
 pub fn lookup(name: &str) -> Option<&'static dyn SourceKind> {
@@ -310,6 +316,36 @@ pub struct Topics {
     pub topics: Vec<String>,
     /// Whether there were more than the limit (or the time ran out first).
     pub truncated: bool,
+}
+
+/// What QueryData asks of a source that keeps history itself (an engine such as NATS
+/// JetStream): the rows of a time range, read from the engine rather than from the ring.
+#[derive(Debug)]
+pub struct RangeRequest<'a> {
+    /// The stream.
+    pub spec: &'a StreamSpec,
+    /// The data source's settings.
+    pub settings: &'a Arc<Settings>,
+    /// The shared connections (a range read uses the stream's connection).
+    pub connections: &'a Connections,
+    /// The process's limits.
+    pub limits: &'a Limits,
+    /// The feed counters.
+    pub metrics: &'a Arc<FeedMetrics>,
+    /// The range, epoch milliseconds, both ends included.
+    pub from_ms: i64,
+    /// The range's end.
+    pub to_ms: i64,
+    /// Read only rows at engine positions below this (the rest reach the panel through the
+    /// channel: see [`Channel::engine_split`](crate::hub::Channel::engine_split)); `None`:
+    /// the whole range.
+    pub before: Option<u64>,
+    /// The most rows returned: the newest of the range.
+    pub max_rows: usize,
+    /// The most bytes the rows may take.
+    pub max_bytes: usize,
+    /// When the read must stop, with what it has.
+    pub deadline: tokio::time::Instant,
 }
 
 /// A future a source returns from an object-safe method.
@@ -454,6 +490,31 @@ pub trait SourceKind: Send + Sync + 'static {
         &'a self,
         req: TopicsRequest<'a>,
     ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
+        let _ = req;
+        Box::pin(async { None })
+    }
+
+    /// Whether an engine keeps the history of `spec`'s stream (a JetStream stream): QueryData
+    /// then asks [`range`](Self::range) for its rows, up to where the channel takes over.
+    fn keeps_history(&self, spec: &StreamSpec) -> bool {
+        let _ = spec;
+        false
+    }
+
+    /// The rows of a time range from the engine that keeps this source's history, for
+    /// QueryData (alert rules included: no RunStream needs to have run). `None`: the source
+    /// keeps no history of its own for `req.spec` (the channel's ring answers instead).
+    ///
+    /// The frame holds the newest `req.max_rows` rows of the range, oldest first, with the
+    /// fields of a live channel of the same spec; notices say what was left out.
+    ///
+    /// # Errors
+    /// When the engine cannot be read (the stream does not exist, the connection is down),
+    /// or the rows would take more than `req.max_bytes`.
+    fn range<'a>(
+        &'a self,
+        req: RangeRequest<'a>,
+    ) -> BoxFuture<'a, Option<Result<RingFrame, PluginError>>> {
         let _ = req;
         Box::pin(async { None })
     }
@@ -660,8 +721,10 @@ impl RowSink {
 #[derive(Debug)]
 pub struct Batch<'a> {
     ring: &'a mut RingFrame,
+    positions: Option<&'a mut Positions>,
     notices: Option<Vec<Notice>>,
     held_bytes: Option<u64>,
+    start: Option<u64>,
 }
 
 /// What a batch leaves for the channel to apply.
@@ -671,6 +734,68 @@ pub struct BatchOutcome {
     pub notices: Option<Vec<Notice>>,
     /// What the source holds now, when it said.
     pub held_bytes: Option<u64>,
+    /// Where the channel's rows start in the engine, when the source said.
+    pub start: Option<u64>,
+}
+
+/// The engine positions of a channel's rows (a stream sequence number each), oldest first,
+/// for sources whose engine keeps history: one per row of the ring, or none.
+#[derive(Debug, Default)]
+pub struct Positions {
+    positions: std::collections::VecDeque<u64>,
+    /// The engine's newest position when the channel was made: rows up to it are its
+    /// history, which QueryData reads from the engine and the channel never streams.
+    history_end: Option<u64>,
+    /// The ring sequence after the newest history row pushed.
+    history_seq: u64,
+}
+
+impl Positions {
+    /// How many rows have a position.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Whether no row has one.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// The position of the `i`-th oldest row.
+    pub fn get(&self, i: usize) -> Option<u64> {
+        self.positions.get(i).copied()
+    }
+
+    /// The newest row's position.
+    pub fn last(&self) -> Option<u64> {
+        self.positions.back().copied()
+    }
+
+    /// The engine's newest position when the channel was made, once the source said.
+    pub fn history_end(&self) -> Option<u64> {
+        self.history_end
+    }
+
+    /// The ring sequence after the newest history row pushed (0: none yet): rows before it
+    /// count as published from the start, as a signal's backfill does.
+    pub fn history_seq(&self) -> u64 {
+        self.history_seq
+    }
+
+    /// Drops the positions of rows the ring no longer holds (it holds `len`).
+    pub fn keep_last(&mut self, len: usize) {
+        while self.positions.len() > len {
+            self.positions.pop_front();
+        }
+    }
+
+    fn push(&mut self, position: u64, seq: u64, ring_len: usize) {
+        self.positions.push_back(position);
+        self.keep_last(ring_len);
+        if self.history_end.is_some_and(|end| position <= end) {
+            self.history_seq = seq + 1;
+        }
+    }
 }
 
 impl<'a> Batch<'a> {
@@ -679,8 +804,18 @@ impl<'a> Batch<'a> {
     pub fn new(ring: &'a mut RingFrame) -> Self {
         Self {
             ring,
+            positions: None,
             notices: None,
             held_bytes: None,
+            start: None,
+        }
+    }
+
+    /// A batch over `ring` whose rows' engine positions go into `positions`.
+    pub fn with_positions(ring: &'a mut RingFrame, positions: &'a mut Positions) -> Self {
+        Self {
+            positions: Some(positions),
+            ..Self::new(ring)
         }
     }
 
@@ -689,6 +824,7 @@ impl<'a> Batch<'a> {
         BatchOutcome {
             notices: self.notices,
             held_bytes: self.held_bytes,
+            start: self.start,
         }
     }
 
@@ -698,6 +834,32 @@ impl<'a> Batch<'a> {
     /// When the row does not fit the schema.
     pub fn push_row(&mut self, row: &[Value<'_>]) -> Result<u64, PluginError> {
         self.ring.push_row(row).map_err(PluginError::from)
+    }
+
+    /// Pushes a row the engine keeps at `position` (its stream sequence number: positions
+    /// increase from row to row). A source whose engine has history pushes every row so.
+    ///
+    /// # Errors
+    /// When the row does not fit the schema.
+    pub fn push_row_at(&mut self, position: u64, row: &[Value<'_>]) -> Result<u64, PluginError> {
+        let seq = self.ring.push_row(row).map_err(PluginError::from)?;
+        let len = self.ring.len();
+        if let Some(p) = self.positions.as_deref_mut() {
+            p.push(position, seq, len);
+        }
+        Ok(seq)
+    }
+
+    /// Says where the channel's rows start in the engine: the position of its first row to
+    /// come, and the engine's newest position now (`history_end`): the rows up to it are
+    /// history, which QueryData reads from the engine ([`SourceKind::range`]) and the
+    /// channel never streams. QueryData waits for this before it reads the engine. Call it
+    /// before pushing the first row.
+    pub fn set_start_position(&mut self, position: u64, history_end: u64) {
+        self.start = Some(position);
+        if let Some(p) = self.positions.as_deref_mut() {
+            p.history_end = Some(history_end);
+        }
     }
 
     /// Adds a field (older rows hold null in it); returns its index.

@@ -49,7 +49,7 @@ fn unshared(limits: Limits) -> Limits {
 fn query(channel: &Channel, viewer: &str) -> ringstream_plugin::frame::RingFrame {
     channel
         .query_frame(
-            viewer,
+            Some(viewer),
             i64::MIN / 2_000_000,
             i64::MAX / 2_000_000,
             None,
@@ -359,7 +359,7 @@ async fn max_rows_keeps_the_newest_rows_with_a_notice() {
     let channel = hub.open(&path, &spec).unwrap();
     let rows = channel
         .query_frame(
-            "1/ada",
+            Some("1/ada"),
             i64::MIN / 2_000_000,
             i64::MAX / 2_000_000,
             Some(100),
@@ -384,7 +384,7 @@ async fn a_frame_larger_than_the_response_limit_is_refused() {
     let channel = hub.open(&path, &spec).unwrap();
     let err = channel
         .query_frame(
-            "1/ada",
+            Some("1/ada"),
             i64::MIN / 2_000_000,
             i64::MAX / 2_000_000,
             None,

@@ -138,10 +138,22 @@ impl Consumer {
         batch: &[(Delivery, OwnedSemaphorePermit)],
     ) -> Result<(), PluginError> {
         let now = Instant::now();
-        let mut parsed: Vec<ParsedRow<'_>> = Vec::with_capacity(batch.len());
+        let mut parsed: Vec<(ParsedRow<'_>, Option<u64>)> = Vec::with_capacity(batch.len());
+        let mut start = None;
         for (delivery, _room) in batch {
+            if let Delivery::Start {
+                position,
+                history_end,
+            } = delivery
+            {
+                start = Some((*position, *history_end));
+            }
             if let Some(p) = self.apply(delivery, now)? {
-                parsed.push(p);
+                let position = match delivery {
+                    Delivery::Message(m) => m.position,
+                    _ => None,
+                };
+                parsed.push((p, position));
             }
         }
         let fields = self.rows.take_new_fields();
@@ -149,6 +161,9 @@ impl Consumer {
         let held = self.rows.heap_bytes() as u64;
         let mut unstored = 0;
         sink.batch(|b| {
+            if let Some((position, history_end)) = start {
+                b.set_start_position(position, history_end);
+            }
             for field in fields {
                 if b.add_field(field).is_err() {
                     break;
@@ -156,9 +171,13 @@ impl Consumer {
             }
             let width = b.fields().len();
             let mut row = Vec::with_capacity(width);
-            for p in &parsed {
+            for (p, position) in &parsed {
                 p.cells(width, &mut row);
-                if b.push_row(&row).is_err() {
+                let pushed = match position {
+                    Some(at) => b.push_row_at(*at, &row),
+                    None => b.push_row(&row),
+                };
+                if pushed.is_err() {
                     unstored += 1;
                 }
             }
@@ -240,6 +259,7 @@ impl Consumer {
                 }
             }
             Delivery::Refused { reason } => return Err(PluginError::Refused(reason.clone())),
+            Delivery::Start { .. } => {}
         }
         Ok(None)
     }
@@ -298,7 +318,7 @@ impl Consumer {
 }
 
 /// The notice for a stream's skipped messages and lossy values, if any.
-fn stats_notice(s: &Stats) -> Option<Notice> {
+pub(crate) fn stats_notice(s: &Stats) -> Option<Notice> {
     let mut parts = Vec::new();
     if s.skipped() > 0 {
         let mut why = Vec::new();

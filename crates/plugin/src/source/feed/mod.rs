@@ -33,7 +33,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub(crate) use backoff::{Backoff, BACKOFF_RESET_AFTER};
-pub(crate) use consumer::{consume, FeedLabel};
+pub(crate) use consumer::{consume, stats_notice, FeedLabel};
 pub(crate) use error::FeedError;
 pub(crate) use fanout::Fanout;
 pub(crate) use link::{report_down, report_up, Link, LinkState};
@@ -60,6 +60,8 @@ pub(crate) struct Message {
     pub(crate) retained: bool,
     /// When it arrived, epoch milliseconds.
     pub(crate) arrival_ms: i64,
+    /// Its place in an engine that keeps history (a JetStream stream sequence).
+    pub(crate) position: Option<u64>,
 }
 
 /// What a connection hands its channels.
@@ -78,6 +80,14 @@ pub(crate) enum Delivery {
     Up {
         /// When, epoch milliseconds.
         at_ms: i64,
+    },
+    /// The channel's messages start at this engine position (its history included): rows
+    /// before it are the engine's to answer.
+    Start {
+        /// The first position to come.
+        position: u64,
+        /// The engine's newest position now: what comes up to it is history.
+        history_end: u64,
     },
     /// The server refused what this channel reads (a topic filter the broker rejected): the
     /// channel ends with this reason.
@@ -108,7 +118,14 @@ impl Message {
             oversized,
             retained,
             arrival_ms,
+            position: None,
         }
+    }
+
+    /// The same message, kept by its engine at `position`.
+    pub(crate) fn at(mut self, position: u64) -> Self {
+        self.position = Some(position);
+        self
     }
 }
 

@@ -1,5 +1,5 @@
-//! TLS for `mqtts://` and `wss://`: the system's CA certificates, or the data source's
-//! own, or (skip-verify) any certificate.
+//! TLS for every `…s://` connection: the system's CA certificates, or the data source's
+//! own, or (skip-verify) any certificate; and a client certificate when the data source has one.
 
 use std::sync::Arc;
 
@@ -17,11 +17,10 @@ pub(crate) fn tls_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>,
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?;
-    let config = if tls.skip_verify {
+    let builder = if tls.skip_verify {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
         match &tls.ca_cert {
@@ -44,7 +43,18 @@ pub(crate) fn tls_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>,
                     .into(),
             );
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
+    };
+    let config = match &tls.client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = crate::settings::pem_certificates(cert.expose());
+            let key = crate::settings::pem_private_key(key.expose())
+                .ok_or("the client key is not a PEM private key")?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("the client certificate is not usable: {e}"))?
+        }
     };
     Ok(Arc::new(config))
 }
