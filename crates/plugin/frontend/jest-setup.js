@@ -17,3 +17,21 @@ for (const name of ['IntersectionObserver', 'ResizeObserver']) {
     Object.defineProperty(global, name, { writable: true, configurable: true, value: NoopObserver });
   }
 }
+
+// A test fails when anything logs an error or a warning (React warnings among them), as the
+// Chromium test fails on a console error or warning of the page.
+const logged = [];
+beforeEach(() => {
+  logged.length = 0;
+  for (const level of ['error', 'warn']) {
+    jest.spyOn(console, level).mockImplementation((...args) => {
+      logged.push(`console.${level}: ${args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' ')}`);
+    });
+  }
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+  if (logged.length > 0) {
+    throw new Error(`the test logged:\n${logged.join('\n')}`);
+  }
+});

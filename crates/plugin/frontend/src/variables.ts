@@ -13,6 +13,9 @@ import { SOURCES } from './schema';
 import type { TopicVariableQuery } from './types';
 
 /** The sources a topic variable may ask about: those that read a connection. */
+/** How many names a variable asks for (the backend may list fewer). */
+const VARIABLE_LIMIT = 1000;
+
 export const VARIABLE_SOURCES = SOURCES.filter((s) => s.needsConnection);
 
 /**
@@ -30,7 +33,7 @@ export class TopicVariableSupport extends CustomVariableSupport<DataSource, Topi
   query(request: DataQueryRequest<TopicVariableQuery>): Observable<DataQueryResponse> {
     const target = request.targets[0] ?? { refId: 'variable' };
     const source = target.source ?? VARIABLE_SOURCES[0]?.value ?? '';
-    return from(this.datasource.topics(source, target.filter ?? '', target.limit)).pipe(
+    return from(this.datasource.topics(source, target.filter ?? '', target.limit ?? VARIABLE_LIMIT)).pipe(
       map((answer) => ({
         data: [
           createDataFrame({
