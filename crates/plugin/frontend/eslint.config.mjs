@@ -33,6 +33,8 @@ export default defineConfig([
       'playwright/.auth/',
       '**/.idea',
       '**/.eslintcache',
+      // the Chromium test's build of Grafana's shared modules
+      'browser/.host/',
     ],
   },
   ...baseConfig,

@@ -35,3 +35,7 @@ afterEach(() => {
     throw new Error(`the test logged:\n${logged.join('\n')}`);
   }
 });
+
+// The machines running CI are small and shared: give waitFor/findBy more than the default 1 s.
+import { configure } from '@testing-library/react';
+configure({ asyncUtilTimeout: 5000 });

@@ -37,7 +37,7 @@ import {
 
 type Props = QueryEditorProps<DataSource, RingstreamQuery, RingstreamJsonData>;
 
-const LABEL_WIDTH = 16;
+const LABEL_WIDTH = 18;
 /** How long typing pauses before the backend checks the query. */
 export const VALIDATE_DELAY_MS = 300;
 
@@ -191,6 +191,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
               value={typeof value === 'string' ? value : undefined}
               invalid={invalid}
               width={p.suggest === 'topics' ? 48 : 24}
+              placeholder="Type or pick"
               load={p.suggest === 'topics' ? loadTopics : loadFields}
               onChange={(v) => change(withKey(query, p.key, v), true)}
             />,
