@@ -33,6 +33,8 @@ const config = async (env: Env): Promise<Configuration> => {
   // Our entry replaces create-plugin's (merging would add to it).
   return mergeWithCustomize({ customizeObject: customizeObject({ entry: 'replace' }) })(baseConfig, {
     entry: { module: './module.ts' },
+    // webpack's build cache is invalidated by this file too, not only by create-plugin's config.
+    cache: { type: 'filesystem', buildDependencies: { config: [__filename] } },
   });
 };
 
