@@ -80,7 +80,7 @@ function serve(hostDir, served) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-test('the built module.js in Chromium, loaded as Grafana loads plugins', { timeout: 240000 }, async (t) => {
+test('the built module.js in Chromium, loaded as Grafana loads plugins', { timeout: 600000 }, async (t) => {
   const moduleJs = path.join(DIST, 'module.js');
   assert.ok(fs.existsSync(moduleJs), `${moduleJs} is missing: run \`npm run build\` first (cargo xtask ci does)`);
   assert.ok(fs.existsSync(`${moduleJs}.map`), 'module.js.map is missing: the build emits a source map');
@@ -136,7 +136,7 @@ test('the built module.js in Chromium, loaded as Grafana loads plugins', { timeo
 
   await page.goto(`${origin}/`);
   await page
-    .waitForFunction(() => window.__rs && (window.__rs.ready || window.__rs.error), null, { timeout: 60000 })
+    .waitForFunction(() => window.__rs && (window.__rs.ready || window.__rs.error), null, { timeout: 180000 })
     .catch((err) => assert.fail(`the page did not load: ${err.message}\n${problems.join('\n')}`));
   const rs = () => page.evaluate(() => window.__rs);
   const lastQuery = async () => (await rs()).queries.at(-1);
