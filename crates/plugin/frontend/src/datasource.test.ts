@@ -115,5 +115,5 @@ test('query variables list the topics resource’s names (CustomVariableSupport)
   const frame = response.data[0];
   expect(frame.fields.map((f: { name: string; type: FieldType }) => [f.name, f.type])).toEqual([['text', FieldType.string]]);
   expect(frame.fields[0].values).toEqual(['plant/a/temp', 'plant/b/temp']);
-  expect(sent.map((r) => r.url)).toEqual([resource('topics?source=mqtt&limit=1000&filter=plant%2F%2B%2Ftemp')]);
+  expect(sent.map((r) => r.url)).toEqual([resource('topics?source=mqtt&limit=500&filter=plant%2F%2B%2Ftemp')]);
 });

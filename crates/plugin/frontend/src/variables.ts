@@ -13,8 +13,11 @@ import { SOURCES } from './schema';
 import type { TopicVariableQuery } from './types';
 
 /** The sources a topic variable may ask about: those that read a connection. */
-/** How many names a variable asks for (the backend may list fewer). */
-const VARIABLE_LIMIT = 1000;
+/**
+ * How many names a variable asks for: the backend's most per `topics` call (its MAX_TOPICS,
+ * crates/plugin/src/resource.rs; a larger limit is an HTTP 400). The schema does not carry it.
+ */
+const VARIABLE_LIMIT = 500;
 
 export const VARIABLE_SOURCES = SOURCES.filter((s) => s.needsConnection);
 
