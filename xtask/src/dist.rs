@@ -1,7 +1,8 @@
-//! `cargo xtask dist [--target TRIPLE]`: a release build of the backend and the plugin folder
-//! Grafana loads, in `dist/`: `plugin.json` (version and date filled in), the executable
-//! `gpx_ringstream_<goos>_<goarch>` with its execute bit, `module.js`, `img/`, README.md,
-//! CHANGELOG.md and LICENSE.
+//! `cargo xtask dist [--target TRIPLE]`: the frontend's build (`npm ci` when needed, then
+//! `npm run build` in crates/plugin/frontend), a release build of the backend, and the plugin
+//! folder Grafana loads, in `dist/`: `plugin.json` (version and date filled in), the executable
+//! `gpx_ringstream_<goos>_<goarch>` with its execute bit, `module.js` and `module.js.map`,
+//! `img/`, README.md, CHANGELOG.md and LICENSE.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,8 @@ pub(crate) struct Sources {
     pub(crate) plugin_json: PathBuf,
     /// The folder of logos and screenshots, copied as `img/`.
     pub(crate) img_dir: PathBuf,
-    /// The frontend, copied as `module.js`.
+    /// The built frontend, copied as `module.js`; its source map `module.js.map` beside it
+    /// is copied too.
     pub(crate) module_js: PathBuf,
     pub(crate) readme: PathBuf,
     pub(crate) changelog: PathBuf,
@@ -59,13 +61,26 @@ impl Sources {
         Self {
             plugin_json: root.join("plugin.json"),
             img_dir: root.join("img"),
-            module_js: root.join("crates/plugin/frontend/module.js"),
+            module_js: built_module_js(),
             readme: root.join("README.md"),
             changelog: root.join("CHANGELOG.md"),
             license: root.join("LICENSE"),
             binary,
         }
     }
+}
+
+/// The frontend `npm run build` wrote (crates/plugin/frontend/dist/module.js).
+#[cfg(not(test))]
+fn built_module_js() -> PathBuf {
+    crate::frontend::built_module_js()
+}
+
+/// In xtask's own tests: a small built module (as webpack emits one) and its source map, so
+/// that the tests need no node (`cargo test` runs before the frontend is built).
+#[cfg(test)]
+fn built_module_js() -> PathBuf {
+    project_root().join("xtask/src/validate/testdata/module.js")
 }
 
 /// What goes into `plugin.json`'s placeholders.
@@ -102,6 +117,8 @@ pub(crate) fn run(target: Option<String>) -> Result<()> {
         Some(triple) => Platform::from_triple(triple)?,
         None => Platform::host()?,
     };
+    // The frontend first: it fails faster than the release build.
+    crate::frontend::build()?;
     let mut build = cargo();
     build.args(["build", "--release", "-p", BINARY_PACKAGE, "--bin", BINARY]);
     if let Some(triple) = &target {
@@ -192,12 +209,16 @@ pub(crate) fn assemble(
             );
         }
     }
-    if !sources.module_js.is_file() {
-        bail!(
-            "the frontend {} is missing: it is the plugin's module.js (the query and config \
-             editors); restore it, e.g. `git checkout -- crates/plugin/frontend/module.js`",
-            sources.module_js.display()
-        );
+    let source_map = crate::frontend::source_map_of(&sources.module_js);
+    for file in [&sources.module_js, &source_map] {
+        if !file.is_file() {
+            bail!(
+                "the frontend {} is missing: module.js (the query and config editors) and \
+                 module.js.map are built by `npm run build` in crates/plugin/frontend, which \
+                 `cargo xtask dist` runs",
+                file.display()
+            );
+        }
     }
     if !sources.binary.is_file() {
         bail!(
@@ -218,6 +239,7 @@ pub(crate) fn assemble(
     copy_file(&sources.changelog, &out.join("CHANGELOG.md"))?;
     copy_file(&sources.license, &out.join("LICENSE"))?;
     copy_file(&sources.module_js, &out.join("module.js"))?;
+    copy_file(&source_map, &out.join("module.js.map"))?;
 
     let exe_name = platform.executable_name(executable);
     let exe_path = out.join(&exe_name);
@@ -383,8 +405,12 @@ mod tests {
                 "LICENSE",
                 "README.md",
                 "gpx_ringstream_linux_amd64",
+                "img/config-editor.png",
                 "img/logo.svg",
+                "img/query-editor-mqtt.png",
+                "img/query-editor-signal.png",
                 "module.js",
+                "module.js.map",
                 "plugin.json",
             ]
         );
@@ -409,10 +435,17 @@ mod tests {
         let mut sources = fixture_sources(&tmp);
         let out = tmp.path().join("dist");
 
-        let real = tmp.path().join("module.js");
+        let built = tmp.path().join("build");
+        fs::create_dir_all(&built).unwrap();
+        let real = built.join("module.js");
         fs::write(
             &real,
-            "define([], function () { return { plugin: null }; });\n",
+            "define([], function () { return { plugin: null }; });\n//# sourceMappingURL=module.js.map\n",
+        )
+        .unwrap();
+        fs::write(
+            built.join("module.js.map"),
+            "{\"version\":3,\"mappings\":\"\"}",
         )
         .unwrap();
         sources.module_js = real;
@@ -420,8 +453,16 @@ mod tests {
         assert!(fs::read_to_string(out.join("module.js"))
             .unwrap()
             .contains("plugin: null"));
+        assert!(fs::read_to_string(out.join("module.js.map"))
+            .unwrap()
+            .contains("\"version\":3"));
 
-        // A missing frontend fails before the old folder is touched.
+        // A missing source map, or a missing frontend, fails before the old folder is touched.
+        fs::remove_file(built.join("module.js.map")).unwrap();
+        let err = assemble(&sources, &linux_amd64(), &stamp(), &out)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("module.js.map is missing"), "{err}");
         sources.module_js = tmp.path().join("missing").join("module.js");
         let err = assemble(&sources, &linux_amd64(), &stamp(), &out)
             .unwrap_err()
@@ -429,7 +470,7 @@ mod tests {
         let missing = format!("{} is missing", sources.module_js.display());
         assert!(err.contains(&missing), "{err}");
         assert!(
-            err.contains("git checkout -- crates/plugin/frontend/module.js"),
+            err.contains("`npm run build` in crates/plugin/frontend"),
             "{err}"
         );
         assert!(out.join("module.js").is_file());

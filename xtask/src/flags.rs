@@ -9,10 +9,12 @@ pub(crate) const USAGE: &str = "\
 cargo xtask <command> [options]
 
 Commands:
-  ci                 every check CI runs: fmt, clippy, tests, oracle fixtures, and every
-                     fuzz target for 15 s
+  ci                 every check CI runs: fmt, clippy, tests, the frontend's (npm ci when
+                     needed; typecheck, lint, jest, build, Chromium test of the built
+                     module.js), oracle fixtures, schemas, and every fuzz target for 15 s
   dist [--target TRIPLE]
-                     release build of the backend and the plugin folder dist/ (plugin.json,
+                     the frontend's build (npm; module.js, module.js.map), a release build
+                     of the backend and the plugin folder dist/ (plugin.json,
                      gpx_ringstream_<goos>_<goarch>, module.js, img/, docs); --target builds
                      for another Rust target triple (e.g. aarch64-unknown-linux-gnu)
   package            zip dist/ as seed-ringstream-datasource-<version>.<goos>_<goarch>.zip

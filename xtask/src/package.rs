@@ -232,8 +232,12 @@ mod tests {
                 "seed-ringstream-datasource/README.md",
                 "seed-ringstream-datasource/gpx_ringstream_linux_amd64",
                 "seed-ringstream-datasource/img/",
+                "seed-ringstream-datasource/img/config-editor.png",
                 "seed-ringstream-datasource/img/logo.svg",
+                "seed-ringstream-datasource/img/query-editor-mqtt.png",
+                "seed-ringstream-datasource/img/query-editor-signal.png",
                 "seed-ringstream-datasource/module.js",
+                "seed-ringstream-datasource/module.js.map",
                 "seed-ringstream-datasource/plugin.json",
             ]
         );

@@ -19,8 +19,8 @@ pub(super) fn check_module_js(package: &Package) -> Vec<Finding> {
     let Some(module) = package.files.get("module.js") else {
         return vec![finding(
             "module.js is missing, so Grafana has no frontend (no query or config editor)",
-            "build the folder with `cargo xtask dist`, which copies \
-             crates/plugin/frontend/module.js",
+            "build the folder with `cargo xtask dist`, which builds the frontend \
+             (`npm run build` in crates/plugin/frontend) and copies its module.js",
         )];
     };
     let text = String::from_utf8_lossy(&module.data);

@@ -1,0 +1,28 @@
+import React from 'react';
+import { render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+
+import { VariableQueryEditor } from './VariableQueryEditor';
+import { dataSource, installTemplateSrv } from '../test/grafana';
+import type { TopicVariableQuery } from '../types';
+
+test('the variable editor picks a source that reads a connection and a filter', async () => {
+  installTemplateSrv({});
+  const changes: TopicVariableQuery[] = [];
+  const user = userEvent.setup();
+  render(
+    <VariableQueryEditor
+      datasource={dataSource()}
+      query={{ refId: 'variable' }}
+      onChange={(q) => changes.push(q)}
+      onRunQuery={() => {}}
+    />
+  );
+  await user.click(screen.getByLabelText('Source'));
+  expect(screen.getAllByRole('option').map((o) => o.textContent)).toEqual(['MQTT', 'WebSocket']);
+  await user.click(screen.getByRole('option', { name: 'WebSocket' }));
+  expect(changes.pop()).toEqual({ refId: 'variable', source: 'websocket' });
+  await user.type(screen.getByLabelText('Filter'), 'plant/+/temp');
+  await user.tab();
+  expect(changes.pop()).toEqual({ refId: 'variable', source: 'mqtt', filter: 'plant/+/temp' });
+});
