@@ -252,7 +252,9 @@ test('the built module.js in Chromium, loaded as Grafana loads plugins', { timeo
   });
 
   await t.test('config editor: a secret reset and typed anew, a URL checked, a header added', async () => {
-    const password = field(config, 'Password');
+    // The MQTT group's password (the NATS group has one too).
+    const mqtt = config.getByRole('group', { name: 'MQTT' });
+    const password = field(mqtt, 'Password');
     assert.equal(await password.inputValue(), 'configured');
     assert.equal(await password.isDisabled(), true);
     // Two configured secrets (the password, header 1's value): the password's Reset comes first.
@@ -260,7 +262,7 @@ test('the built module.js in Chromium, loaded as Grafana loads plugins', { timeo
     await config.getByRole('button', { name: 'Reset' }).first().click();
     assert.deepEqual((await lastSettings()).secureJsonFields, { mqttPassword: false, httpHeaderValue1: true });
     assert.deepEqual((await lastSettings()).secureJsonData, { mqttPassword: '' });
-    await field(config, 'Password').fill('s3cret');
+    await field(mqtt, 'Password').fill('s3cret');
     assert.deepEqual((await lastSettings()).secureJsonData, { mqttPassword: 's3cret' });
 
     const mqttUrl = config.locator('#ringstream-cfg-mqttUrl');

@@ -269,6 +269,48 @@ export const querySchema = {
         tail: { marker: 'path', param: 'path' },
       },
     },
+    {
+      description:
+        "the messages of a subject on the data source's NATS servers: live, or with the history of a JetStream stream",
+      properties: {
+        fields: {
+          description: 'the flattened keys to keep; empty: all',
+          items: { maxLength: 128, minLength: 1, type: 'string' },
+          maxItems: 32,
+          type: 'array',
+          uniqueItems: true,
+        },
+        source: { const: 'nats' },
+        stream: {
+          description:
+            "a JetStream stream: the panel's whole time range comes from its stored messages on the subject, then the live ones; empty: core NATS, live only",
+          maxLength: 128,
+          type: 'string',
+        },
+        subject: {
+          description:
+            'a NATS subject: tokens split by ., * a whole token, > the whole rest (last token only); not _INBOX.…',
+          maxLength: 256,
+          type: 'string',
+        },
+        timePath: {
+          description:
+            "the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time",
+          maxLength: 128,
+          type: 'string',
+        },
+      },
+      required: ['source', 'subject'],
+      title: 'nats',
+      'x-displayName': 'NATS',
+      'x-needsConnection': true,
+      'x-order': ['subject', 'stream', 'timePath', 'fields'],
+      'x-path': {
+        order: ['tickMs', 'capacity', 'backfill', 'stream', 'timePath', 'fields'],
+        segment: 'nats',
+        tail: { marker: 'subject', param: 'subject' },
+      },
+    },
   ],
   properties: {
     backfill: {
@@ -288,7 +330,7 @@ export const querySchema = {
     source: {
       default: 'signal',
       description: "where the stream's rows come from",
-      enum: ['signal', 'mqtt', 'websocket'],
+      enum: ['signal', 'mqtt', 'websocket', 'nats'],
       type: 'string',
     },
     tickMs: {
@@ -353,6 +395,28 @@ export const settingsSchema = {
           type: 'string',
           'x-section': 'mqtt',
         },
+        natsUrl: {
+          description:
+            'the servers: nats://host[:4222], or tls://host[:4222] to require TLS; several (a cluster) comma-separated; servers they advertise are not used',
+          format: 'uri',
+          maxLength: 2048,
+          type: 'string',
+          'x-schemes': ['nats', 'tls'],
+          'x-section': 'nats',
+        },
+        natsUser: {
+          description: 'user name (with natsPassword); empty: another way or none',
+          maxLength: 256,
+          type: 'string',
+          'x-section': 'nats',
+        },
+        tlsAuth: {
+          default: false,
+          description:
+            'present a client certificate (tlsClientCert, tlsClientKey) to servers that ask for one (mutual TLS)',
+          type: 'boolean',
+          'x-section': 'common',
+        },
         tlsAuthWithCACert: {
           default: false,
           description: "verify servers against tlsCACert only, instead of the system's CA certificates",
@@ -403,8 +467,50 @@ export const settingsSchema = {
           'x-section': 'mqtt',
           'x-secure': true,
         },
+        natsCreds: {
+          description: 'the content of a .creds file (a user JWT and its NKey seed), instead of a user',
+          maxLength: 262144,
+          type: 'string',
+          'x-section': 'nats',
+          'x-secure': true,
+        },
+        natsNkeySeed: {
+          description: 'a user NKey seed (SU…), instead of a user',
+          maxLength: 8192,
+          type: 'string',
+          'x-section': 'nats',
+          'x-secure': true,
+        },
+        natsPassword: {
+          description: 'password (needs a user name)',
+          maxLength: 8192,
+          type: 'string',
+          'x-section': 'nats',
+          'x-secure': true,
+        },
+        natsToken: {
+          description: 'an authentication token, instead of a user',
+          maxLength: 8192,
+          type: 'string',
+          'x-section': 'nats',
+          'x-secure': true,
+        },
         tlsCACert: {
           description: 'PEM CA certificate(s): one or more -----BEGIN CERTIFICATE----- blocks',
+          maxLength: 262144,
+          type: 'string',
+          'x-section': 'common',
+          'x-secure': true,
+        },
+        tlsClientCert: {
+          description: 'PEM client certificate (chain): -----BEGIN CERTIFICATE----- blocks',
+          maxLength: 262144,
+          type: 'string',
+          'x-section': 'common',
+          'x-secure': true,
+        },
+        tlsClientKey: {
+          description: "the client certificate's PEM private key (PKCS#8, PKCS#1 or SEC1)",
           maxLength: 262144,
           type: 'string',
           'x-section': 'common',
@@ -419,7 +525,7 @@ export const settingsSchema = {
 } as const;
 
 /** where the stream's rows come from */
-export type Source = 'signal' | 'mqtt' | 'websocket';
+export type Source = 'signal' | 'mqtt' | 'websocket' | 'nats';
 
 /** which signal */
 export type SignalKind = 'random_walk' | 'random' | 'sine' | 'square' | 'sawtooth' | 'counter';
@@ -437,7 +543,7 @@ export interface RingstreamQuery extends DataQuery {
   /**
    * where the stream's rows come from
    */
-  source?: 'signal' | 'mqtt' | 'websocket';
+  source?: 'signal' | 'mqtt' | 'websocket' | 'nats';
   /**
    * milliseconds between rows (signals); for message feeds, between packets: rows arriving faster are batched into at most one packet per tickMs (ms)
    */
@@ -492,11 +598,13 @@ export interface RingstreamQuery extends DataQuery {
   /**
    * mqtt: the flattened keys to keep; empty: all
    * websocket: the flattened keys to keep; empty: all
+   * nats: the flattened keys to keep; empty: all
    */
   fields?: string[];
   /**
    * mqtt: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
    * websocket: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
+   * nats: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
    */
   timePath?: string;
   /**
@@ -507,6 +615,14 @@ export interface RingstreamQuery extends DataQuery {
    * websocket: appended to the data source's WebSocket URL: starts with /, URL characters, an own ?query allowed (not one of the URL's parameters); no //, ://, .., \, #, spaces
    */
   path?: string;
+  /**
+   * nats: a JetStream stream: the panel's whole time range comes from its stored messages on the subject, then the live ones; empty: core NATS, live only
+   */
+  stream?: string;
+  /**
+   * nats: a NATS subject: tokens split by ., * a whole token, > the whole rest (last token only); not _INBOX.…
+   */
+  subject?: string;
 }
 
 /** The data source's jsonData (stored as is). */
@@ -530,6 +646,18 @@ export interface RingstreamJsonData
    * user name; empty: anonymous
    */
   mqttUsername?: string;
+  /**
+   * the servers: nats://host[:4222], or tls://host[:4222] to require TLS; several (a cluster) comma-separated; servers they advertise are not used
+   */
+  natsUrl?: string;
+  /**
+   * user name (with natsPassword); empty: another way or none
+   */
+  natsUser?: string;
+  /**
+   * present a client certificate (tlsClientCert, tlsClientKey) to servers that ask for one (mutual TLS)
+   */
+  tlsAuth?: boolean;
   /**
    * verify servers against tlsCACert only, instead of the system's CA certificates
    */
@@ -557,7 +685,31 @@ export interface RingstreamSecureJsonData extends Partial<
    */
   mqttPassword?: string;
   /**
+   * the content of a .creds file (a user JWT and its NKey seed), instead of a user
+   */
+  natsCreds?: string;
+  /**
+   * a user NKey seed (SU…), instead of a user
+   */
+  natsNkeySeed?: string;
+  /**
+   * password (needs a user name)
+   */
+  natsPassword?: string;
+  /**
+   * an authentication token, instead of a user
+   */
+  natsToken?: string;
+  /**
    * PEM CA certificate(s): one or more -----BEGIN CERTIFICATE----- blocks
    */
   tlsCACert?: string;
+  /**
+   * PEM client certificate (chain): -----BEGIN CERTIFICATE----- blocks
+   */
+  tlsClientCert?: string;
+  /**
+   * the client certificate's PEM private key (PKCS#8, PKCS#1 or SEC1)
+   */
+  tlsClientKey?: string;
 }

@@ -1,4 +1,5 @@
 import { labelOf, SECTIONS, SOURCES, words } from './schema';
+import { querySchema } from './schema.gen';
 import { queryProblems, schemeProblem, settingsProblems } from './validation';
 
 test('the tutorial query and the empty query are valid', () => {
@@ -20,7 +21,7 @@ test('each problem is keyed by its field, only from the branch the query is in',
     timePath: 'At most 128 characters',
   });
   expect(queryProblems({ source: 'signal', signal: 'sine', periodMs: 0 })).toEqual({ periodMs: 'Between 1 and 31536000000 ms' });
-  expect(queryProblems({ source: 'serial' })).toEqual({ source: 'One of signal, mqtt, websocket' });
+  expect(queryProblems({ source: 'serial' })).toEqual({ source: `One of ${SOURCES.map((s) => s.value).join(', ')}` });
   expect(queryProblems({ signal: 'triangle' })).toEqual({
     signal: 'One of random_walk, random, sine, square, sawtooth, counter',
   });
@@ -49,6 +50,11 @@ test('labels come from the keys and x-unit; sources from x-displayName', () => {
   expect(labelOf('periodMs', { 'x-unit': 'ms' })).toBe('Period (ms)');
   expect(labelOf('mqttClientId', {}, 'mqtt')).toBe('Client ID');
   expect(labelOf('anything', { title: 'Given' })).toBe('Given');
-  expect(SOURCES.map((s) => s.label)).toEqual(['Signal', 'MQTT', 'WebSocket']);
-  expect(SECTIONS.map((s) => s.title)).toEqual(['MQTT', 'WebSocket', 'Common']);
+  // Every source by its x-displayName, in the schema's order; a section per source with
+  // settings, then the common one.
+  const branches = querySchema.oneOf;
+  expect(SOURCES.map((s) => s.label)).toEqual(branches.map((b) => b['x-displayName']));
+  expect(SOURCES.slice(0, 3).map((s) => s.label)).toEqual(['Signal', 'MQTT', 'WebSocket']);
+  const withSettings = SOURCES.filter((s) => s.needsConnection).map((s) => s.label);
+  expect(SECTIONS.map((s) => s.title)).toEqual([...withSettings, 'Common']);
 });

@@ -6,6 +6,7 @@ import userEvent from '@testing-library/user-event';
 import type { DataSourceSettings } from '@grafana/data';
 
 import { ConfigEditor } from './ConfigEditor';
+import { SECTIONS } from '../schema';
 import type { RingstreamJsonData, RingstreamSecureJsonData } from '../types';
 
 /** The schema file itself, as `cargo xtask schema` wrote it. */
@@ -57,14 +58,16 @@ function setup(initial: Settings) {
   return { user, view, last: () => changes[changes.length - 1], changes };
 }
 
-function fieldOf(label: string): HTMLElement {
-  return screen.getByText(label, { selector: 'label' }).parentElement!;
+function fieldOf(label: string, scope: Pick<typeof screen, 'getByText'> = screen): HTMLElement {
+  return scope.getByText(label, { selector: 'label' }).parentElement!;
 }
 
 test('one group per x-section, the sources’ first, each with every setting of the schema', () => {
   setup(settings());
   const legends = [...document.querySelectorAll('legend')].map((l) => l.textContent);
-  expect(legends).toEqual(['MQTT', 'WebSocket', 'Common']);
+  expect(legends).toEqual(SECTIONS.map((s) => s.title));
+  expect(legends.slice(0, 2)).toEqual(['MQTT', 'WebSocket']);
+  expect(legends[legends.length - 1]).toBe('Common');
   const ids = [...document.querySelectorAll('[id^="ringstream-cfg-"]')].map((el) => el.id.replace('ringstream-cfg-', ''));
   const declared = [
     ...Object.keys(schema.properties.jsonData.properties),
@@ -76,7 +79,15 @@ test('one group per x-section, the sources’ first, each with every setting of 
   const labels = (legend: string) => section(legend).getAllByText(/./, { selector: 'label' }).map((l) => l.textContent);
   expect(labels('MQTT')).toEqual(['URL', 'Client ID', 'Username', 'Password']);
   expect(labels('WebSocket')).toEqual(['URL', 'Max connections']);
-  expect(labels('Common')).toEqual(['Memory limit MB', 'TLS auth with CA cert', 'TLS skip verify', 'TLS CA cert']);
+  expect(labels('Common')).toEqual([
+    'Memory limit MB',
+    'TLS auth',
+    'TLS auth with CA cert',
+    'TLS skip verify',
+    'TLS CA cert',
+    'TLS client cert',
+    'TLS client key',
+  ]);
   // The description is the tooltip, the default switch state the schema's default (false).
   expect(screen.getByLabelText('TLS skip verify')).not.toBeChecked();
   expect(screen.getByRole('button', { name: /Add HTTP header/ })).toBeEnabled();
@@ -114,15 +125,16 @@ test('a configured secret shows as configured with Reset, is never echoed, and R
   const { user, last, view } = setup(
     settings({ jsonData: { mqttUsername: 'grafana' }, secureJsonFields: { mqttPassword: true } })
   );
-  const password = screen.getByLabelText('Password');
+  const mqtt = within(screen.getByText('MQTT', { selector: 'legend' }).parentElement!);
+  const password = mqtt.getByLabelText('Password');
   expect(password).toHaveValue('configured');
   expect(password).toBeDisabled();
   expect(view.container.innerHTML).not.toContain('hunter2');
-  await user.click(within(fieldOf('Password')).getByRole('button', { name: 'Reset' }));
+  await user.click(within(fieldOf('Password', mqtt)).getByRole('button', { name: 'Reset' }));
   expect(last().secureJsonFields).toEqual({ mqttPassword: false });
   expect(last().secureJsonData).toEqual({ mqttPassword: '' });
 
-  await user.type(screen.getByLabelText('Password'), 'hunter2');
+  await user.type(mqtt.getByLabelText('Password'), 'hunter2');
   expect(last().secureJsonData).toEqual({ mqttPassword: 'hunter2' });
   expect(last().jsonData).toEqual({ mqttUsername: 'grafana' });
 });

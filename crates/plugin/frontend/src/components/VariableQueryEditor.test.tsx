@@ -3,6 +3,7 @@ import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 
 import { VariableQueryEditor } from './VariableQueryEditor';
+import { SOURCES } from '../schema';
 import { dataSource, installTemplateSrv } from '../test/grafana';
 import type { TopicVariableQuery } from '../types';
 
@@ -19,7 +20,10 @@ test('the variable editor picks a source that reads a connection and a filter', 
     />
   );
   await user.click(screen.getByLabelText('Source'));
-  expect(screen.getAllByRole('option').map((o) => o.textContent)).toEqual(['MQTT', 'WebSocket']);
+  // The sources that read a connection of the data source, in the schema's order.
+  const connected = SOURCES.filter((s) => s.needsConnection).map((s) => s.label);
+  expect(connected.slice(0, 2)).toEqual(['MQTT', 'WebSocket']);
+  expect(screen.getAllByRole('option').map((o) => o.textContent)).toEqual(connected);
   await user.click(screen.getByRole('option', { name: 'WebSocket' }));
   expect(changes.pop()).toEqual({ refId: 'variable', source: 'websocket' });
   await user.type(screen.getByLabelText('Filter'), 'plant/+/temp');
