@@ -113,8 +113,8 @@ use crate::limits::Limits;
 use crate::query::StreamSpec;
 use crate::settings::{InstanceKey, Settings};
 use crate::source::{
-    Batch, BatchOutcome, ChannelSink, Connections, DynSource, FeedMetrics, OpenContext, Positions,
-    RowSink,
+    Batch, BatchOutcome, ChannelSink, Connections, DynSource, FeedMetrics, OpenContext, Position,
+    Positions, RowSink,
 };
 use crate::PluginError;
 
@@ -551,7 +551,7 @@ struct Shared {
     /// The ring's `next_seq`, so readers can wait for new rows.
     seq: watch::Sender<u64>,
     /// Where the channel's rows start in the engine, once its source said.
-    start: watch::Sender<Option<u64>>,
+    start: watch::Sender<Option<Position>>,
     clock: Arc<dyn Clock>,
     /// Why the producer stopped, once it has.
     failure: Mutex<Option<String>>,
@@ -863,7 +863,7 @@ impl Channel {
         &self,
         viewer: &str,
         timeout: Duration,
-    ) -> Result<Option<u64>, PluginError> {
+    ) -> Result<Option<Position>, PluginError> {
         let deadline = Instant::now() + timeout;
         let mut start = self.shared.start.subscribe();
         let mut seq = self.shared.seq.subscribe(); // woken when the producer stops, too

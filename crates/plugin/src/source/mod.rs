@@ -339,7 +339,7 @@ pub struct RangeRequest<'a> {
     /// Read only rows at engine positions below this (the rest reach the panel through the
     /// channel: see [`Channel::engine_split`](crate::hub::Channel::engine_split)); `None`:
     /// the whole range.
-    pub before: Option<u64>,
+    pub before: Option<Position>,
     /// The most rows returned: the newest of the range.
     pub max_rows: usize,
     /// The most bytes the rows may take.
@@ -724,7 +724,7 @@ pub struct Batch<'a> {
     positions: Option<&'a mut Positions>,
     notices: Option<Vec<Notice>>,
     held_bytes: Option<u64>,
-    start: Option<u64>,
+    start: Option<Position>,
 }
 
 /// What a batch leaves for the channel to apply.
@@ -735,17 +735,21 @@ pub struct BatchOutcome {
     /// What the source holds now, when it said.
     pub held_bytes: Option<u64>,
     /// Where the channel's rows start in the engine, when the source said.
-    pub start: Option<u64>,
+    pub start: Option<Position>,
 }
 
-/// The engine positions of a channel's rows (a stream sequence number each), oldest first,
-/// for sources whose engine keeps history: one per row of the ring, or none.
+/// Where an engine that keeps history holds a row: a NATS JetStream stream sequence, or a
+/// Redis stream id (`ms-seq`) as `ms << 64 | seq`. Positions increase along a stream.
+pub type Position = u128;
+
+/// The engine positions of a channel's rows, oldest first, for sources whose engine keeps
+/// history: one per row of the ring, or none.
 #[derive(Debug, Default)]
 pub struct Positions {
-    positions: std::collections::VecDeque<u64>,
+    positions: std::collections::VecDeque<Position>,
     /// The engine's newest position when the channel was made: rows up to it are its
     /// history, which QueryData reads from the engine and the channel never streams.
-    history_end: Option<u64>,
+    history_end: Option<Position>,
     /// The ring sequence after the newest history row pushed.
     history_seq: u64,
 }
@@ -762,17 +766,17 @@ impl Positions {
     }
 
     /// The position of the `i`-th oldest row.
-    pub fn get(&self, i: usize) -> Option<u64> {
+    pub fn get(&self, i: usize) -> Option<Position> {
         self.positions.get(i).copied()
     }
 
     /// The newest row's position.
-    pub fn last(&self) -> Option<u64> {
+    pub fn last(&self) -> Option<Position> {
         self.positions.back().copied()
     }
 
     /// The engine's newest position when the channel was made, once the source said.
-    pub fn history_end(&self) -> Option<u64> {
+    pub fn history_end(&self) -> Option<Position> {
         self.history_end
     }
 
@@ -789,7 +793,7 @@ impl Positions {
         }
     }
 
-    fn push(&mut self, position: u64, seq: u64, ring_len: usize) {
+    fn push(&mut self, position: Position, seq: u64, ring_len: usize) {
         self.positions.push_back(position);
         self.keep_last(ring_len);
         if self.history_end.is_some_and(|end| position <= end) {
@@ -841,7 +845,11 @@ impl<'a> Batch<'a> {
     ///
     /// # Errors
     /// When the row does not fit the schema.
-    pub fn push_row_at(&mut self, position: u64, row: &[Value<'_>]) -> Result<u64, PluginError> {
+    pub fn push_row_at(
+        &mut self,
+        position: Position,
+        row: &[Value<'_>],
+    ) -> Result<u64, PluginError> {
         let seq = self.ring.push_row(row).map_err(PluginError::from)?;
         let len = self.ring.len();
         if let Some(p) = self.positions.as_deref_mut() {
@@ -855,7 +863,7 @@ impl<'a> Batch<'a> {
     /// history, which QueryData reads from the engine ([`SourceKind::range`]) and the
     /// channel never streams. QueryData waits for this before it reads the engine. Call it
     /// before pushing the first row.
-    pub fn set_start_position(&mut self, position: u64, history_end: u64) {
+    pub fn set_start_position(&mut self, position: Position, history_end: Position) {
         self.start = Some(position);
         if let Some(p) = self.positions.as_deref_mut() {
             p.history_end = Some(history_end);

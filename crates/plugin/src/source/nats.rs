@@ -882,8 +882,8 @@ async fn pump(
     // From here on the channel has every message at `start` or later; QueryData reads what
     // is older from the stream.
     tx.send(Delivery::Start {
-        position: start,
-        history_end: state.last_sequence,
+        position: start.into(),
+        history_end: state.last_sequence.into(),
     })
     .await;
     let mut next = start;
@@ -930,7 +930,7 @@ async fn pump(
             backoff.reset();
             let stored = stored_ms(&info).unwrap_or_else(|| clock.now_ms());
             let topic: Arc<str> = Arc::from(m.subject.as_str());
-            let message = Message::new(topic, m.payload.clone(), false, stored).at(at);
+            let message = Message::new(topic, m.payload.clone(), false, stored).at(at.into());
             tx.send(Delivery::Message(message)).await;
         }
         tokio::time::sleep(backoff.next_delay()).await;
@@ -1032,7 +1032,9 @@ async fn read_range(
             let m = m.map_err(|e| stream_error(name, &e))?;
             scanned += 1;
             let Ok(info) = m.info() else { continue };
-            let past_channel = req.before.is_some_and(|b| info.stream_sequence >= b);
+            let past_channel = req
+                .before
+                .is_some_and(|b| u128::from(info.stream_sequence) >= b);
             if past_channel || info.published.unix_timestamp_nanos() > to_ns {
                 break;
             }

@@ -138,7 +138,8 @@ impl Consumer {
         batch: &[(Delivery, OwnedSemaphorePermit)],
     ) -> Result<(), PluginError> {
         let now = Instant::now();
-        let mut parsed: Vec<(ParsedRow<'_>, Option<u64>)> = Vec::with_capacity(batch.len());
+        let mut parsed: Vec<(ParsedRow<'_>, Option<crate::source::Position>)> =
+            Vec::with_capacity(batch.len());
         let mut start = None;
         for (delivery, _room) in batch {
             if let Delivery::Start {

@@ -61,7 +61,7 @@ pub(crate) struct Message {
     /// When it arrived, epoch milliseconds.
     pub(crate) arrival_ms: i64,
     /// Its place in an engine that keeps history (a JetStream stream sequence).
-    pub(crate) position: Option<u64>,
+    pub(crate) position: Option<crate::source::Position>,
 }
 
 /// What a connection hands its channels.
@@ -85,9 +85,9 @@ pub(crate) enum Delivery {
     /// before it are the engine's to answer.
     Start {
         /// The first position to come.
-        position: u64,
+        position: crate::source::Position,
         /// The engine's newest position now: what comes up to it is history.
-        history_end: u64,
+        history_end: crate::source::Position,
     },
     /// The server refused what this channel reads (a topic filter the broker rejected): the
     /// channel ends with this reason.
@@ -123,7 +123,7 @@ impl Message {
     }
 
     /// The same message, kept by its engine at `position`.
-    pub(crate) fn at(mut self, position: u64) -> Self {
+    pub(crate) fn at(mut self, position: crate::source::Position) -> Self {
         self.position = Some(position);
         self
     }
