@@ -45,3 +45,11 @@ impl Clock for TokioClock {
         self.epoch_ms + i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX / 2)
     }
 }
+
+/// An epoch-millisecond instant as notices show it: `2026-12-01 23:59:00.000Z`.
+pub fn utc_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || format!("{ms} ms"),
+        |t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string(),
+    )
+}

@@ -179,6 +179,16 @@ struct Inner {
     channels: Mutex<HashMap<ChannelKey, Arc<Slot>>>,
     connections: Connections,
     metrics: Arc<FeedMetrics>,
+    /// The recorded channels of each data source (org, uid), for the settings version that
+    /// asked for them ([`StreamHub::record`]).
+    recordings: Mutex<HashMap<(i64, String), Recording>>,
+}
+
+/// A data source's recorded channels, held open.
+#[derive(Debug)]
+struct Recording {
+    updated_ms: i64,
+    channels: Vec<Arc<Channel>>,
 }
 
 /// A channel's identity: its path, and for sources that read a data source's connection,
@@ -220,6 +230,7 @@ impl StreamHub {
             channels: Mutex::new(HashMap::new()),
             connections: Connections::default(),
             metrics: Arc::default(),
+            recordings: Mutex::new(HashMap::new()),
         });
         tokio::spawn(reap(Arc::downgrade(&inner)));
         Self { inner }
@@ -277,6 +288,56 @@ impl StreamHub {
         match &*state {
             SlotState::Open(channel) => Some(lock(&channel.shared.ring).ring.fields().to_vec()),
             _ => None,
+        }
+    }
+
+    /// Opens (or keeps) the channels `settings` asks to record ([`SourceKind::recorded`]) and
+    /// holds them open, charged to the data source, until a newer version of its settings
+    /// comes; the channels of an older version then linger out. Blocking, like
+    /// [`StreamHub::open_in`]. A stream that cannot be opened (the broker refused it, the
+    /// budget is spent) is logged and left out.
+    ///
+    /// [`SourceKind::recorded`]: crate::source::SourceKind::recorded
+    pub fn record(&self, settings: &Arc<Settings>) {
+        let key = (settings.key.org_id, settings.key.uid.clone());
+        {
+            let recordings = lock(&self.inner.recordings);
+            if recordings
+                .get(&key)
+                .is_some_and(|r| r.updated_ms >= settings.key.updated_ms)
+            {
+                return;
+            }
+        }
+        let who = Requester {
+            org_id: settings.key.org_id,
+            login: String::new(),
+            datasource: Some(settings.key.uid.clone()),
+            datasource_memory: settings.memory_limit_bytes,
+            datasource_connections: settings.websocket_max_connections,
+        };
+        let mut channels = Vec::new();
+        for source in crate::source::SOURCES {
+            for spec in source.recorded(settings) {
+                let path = ChannelPath::of(&spec);
+                match self.open_in(&who, Some(settings), &path, &spec) {
+                    Ok(channel) => {
+                        channel.pin();
+                        channels.push(channel);
+                    }
+                    Err(e) => tracing::warn!(%path, error = %e, "recorded stream not opened"),
+                }
+            }
+        }
+        let old = lock(&self.inner.recordings).insert(
+            key,
+            Recording {
+                updated_ms: settings.key.updated_ms,
+                channels,
+            },
+        );
+        for channel in old.into_iter().flat_map(|r| r.channels) {
+            channel.unpin();
         }
     }
 
@@ -380,7 +441,7 @@ impl StreamHub {
             metrics: &self.inner.metrics,
         };
         let source = spec.source.open(spec, &ctx)?;
-        self.start(who, path, spec, source)
+        self.start(who, path, spec, settings, source)
     }
 
     /// The channel around `source`: its charge, its ring (with history when the spec asks
@@ -390,6 +451,7 @@ impl StreamHub {
         who: &Requester,
         path: &ChannelPath,
         spec: &StreamSpec,
+        settings: Option<&Arc<Settings>>,
         mut source: Box<dyn DynSource>,
     ) -> Result<Channel, PluginError> {
         let clock = Arc::clone(&self.inner.config.clock);
@@ -400,13 +462,35 @@ impl StreamHub {
         let fixed = CHANNEL_BYTES + source.boxed_held_bytes();
         let rows_per_second = spec.source.rows_per_second(spec);
         let (charge, notice) = self.charge(who, &mut ring, fixed, rows_per_second)?;
+        // A message feed keeps no history of its own: the data source may have its channels
+        // record on after their last viewer, and a panel should know since when.
+        let feed = spec.source.needs_connection() && !spec.source.keeps_history(spec);
+        let retention = settings
+            .and_then(|s| s.retention_seconds)
+            .map(|secs| secs.min(self.inner.config.limits.max_retention_seconds))
+            .map_or(Duration::ZERO, Duration::from_secs);
+        let linger = if feed {
+            self.inner.config.linger.max(retention)
+        } else {
+            self.inner.config.linger
+        };
+        let mut hub_notices: Vec<Notice> = notice.into_iter().collect();
+        if feed && linger > self.inner.config.linger {
+            hub_notices.push(recording_notice(
+                clock.now_ms(),
+                &format!(
+                    "it records for {} s after its last viewer (retentionSeconds)",
+                    linger.as_secs()
+                ),
+            ));
+        }
         let mut state = RingState {
             ring,
             positions: Positions::default(),
             charge,
             fixed_bytes: fixed,
             source_bytes: 0,
-            hub_notices: notice.into_iter().collect(),
+            hub_notices,
             source_notices: Vec::new(),
             asked_capacity: spec.capacity,
         };
@@ -445,6 +529,8 @@ impl StreamHub {
         tracing::debug!(path = %path, "stream opened");
         Ok(Channel {
             path: path.clone(),
+            linger,
+            created_ms: self.inner.config.clock.now_ms(),
             tick: Duration::from_millis(spec.tick_ms),
             max_packet: self.inner.config.limits.packet_bytes(),
             shared,
@@ -453,6 +539,7 @@ impl StreamHub {
                 served: Vec::new(),
                 run_streams: 0,
                 idle_since: Instant::now(),
+                pinned: false,
             }),
             producer: producer.abort_handle(),
         })
@@ -506,6 +593,17 @@ fn cut_notice(rows: usize, asked: usize, why: &str) -> Notice {
     }
 }
 
+/// The notice of a message feed's channel that records beyond its viewers.
+fn recording_notice(since_ms: i64, how: &str) -> Notice {
+    Notice {
+        severity: Severity::Info,
+        text: format!(
+            "History since {}: this stream has recorded since then; {how}.",
+            crate::clock::utc_text(since_ms)
+        ),
+    }
+}
+
 /// Closes channels that no RunStream used for the linger time.
 async fn reap(inner: Weak<Inner>) {
     let period = match inner.upgrade() {
@@ -517,7 +615,6 @@ async fn reap(inner: Weak<Inner>) {
         interval.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         let now = Instant::now();
-        let linger = inner.config.linger;
         let mut closed = Vec::new();
         lock(&inner.channels).retain(|key, slot| {
             // A slot being made is busy: left alone.
@@ -527,7 +624,9 @@ async fn reap(inner: Weak<Inner>) {
             let keep = match &*state {
                 SlotState::Open(channel) => {
                     let s = lock(&channel.state);
-                    s.run_streams > 0 || now.duration_since(s.idle_since) < linger
+                    s.pinned
+                        || s.run_streams > 0
+                        || now.duration_since(s.idle_since) < channel.linger
                 }
                 SlotState::Empty | SlotState::Closed => false,
             };
@@ -708,12 +807,18 @@ struct State {
     run_streams: usize,
     /// Since when no RunStream has used the channel.
     idle_since: Instant,
+    /// Recorded for its data source: kept open while those settings are current.
+    pinned: bool,
 }
 
 /// One live stream; see the module docs.
 #[derive(Debug)]
 pub struct Channel {
     path: ChannelPath,
+    /// How long it lives on after its last viewer.
+    linger: Duration,
+    /// When it was made, epoch milliseconds.
+    created_ms: i64,
     tick: Duration,
     /// The most bytes of one packet or initial data.
     max_packet: usize,
@@ -741,6 +846,34 @@ impl Channel {
     /// The channel's path.
     pub fn path(&self) -> &ChannelPath {
         &self.path
+    }
+
+    /// Keeps the channel open whatever its viewers (a recorded stream), with a notice.
+    fn pin(&self) {
+        let newly = {
+            let mut state = lock(&self.state);
+            !std::mem::replace(&mut state.pinned, true)
+        };
+        if newly {
+            let notice = recording_notice(
+                self.created_ms,
+                "it records while the plugin runs (the data source's record list)",
+            );
+            let mut ring = lock(&self.shared.ring);
+            ring.hub_notices
+                .retain(|n| !n.text.starts_with("History since"));
+            ring.hub_notices.push(notice);
+            ring.write_notices();
+            drop(ring);
+            self.shared.seq.send_modify(|_| {}); // the schema changed: the next packet says so
+        }
+    }
+
+    /// Lets the channel linger out like any other.
+    fn unpin(&self) {
+        let mut state = lock(&self.state);
+        state.pinned = false;
+        state.idle_since = Instant::now();
     }
 
     fn failed(&self) -> bool {

@@ -136,6 +136,9 @@ limits! {
     query_concurrency = 4, 1 ..= 256, "tasks";
     /// How long a channel lives on after its last viewer.
     linger_seconds = 10, 1 ..= 86400, "s";
+    /// How long a data source may have its message feeds record after their last viewer
+    /// (jsonData `retentionSeconds` asks; 0: only `linger_seconds`).
+    max_retention_seconds = 3600, 0 ..= 604800, "s";
     /// WebSocket connections per data source (jsonData `websocketMaxConnections` may lower it).
     max_websocket_connections = 32, 1 ..= 10000, "connections";
     /// Messages per second one MQTT or WebSocket connection reads before it waits.

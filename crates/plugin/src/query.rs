@@ -52,6 +52,11 @@ pub mod limits {
     pub const MAX_FIELD_NAME_LEN: usize = 128;
 }
 
+/// `tickMs` when a query has none.
+pub const DEFAULT_TICK_MS: u64 = 100;
+/// `capacity` when a query has none.
+pub const DEFAULT_CAPACITY: u64 = 1000;
+
 /// `tickMs`: the parameter every source has.
 pub const TICK_MS: Param = Param {
     name: "tickMs",
@@ -59,7 +64,7 @@ pub const TICK_MS: Param = Param {
     kind: Kind::Integer {
         min: limits::MIN_TICK_MS,
         max: limits::MAX_TICK_MS,
-        default: Some(100),
+        default: Some(DEFAULT_TICK_MS),
     },
     unit: Some("ms"),
     doc: "milliseconds between rows (signals); for message feeds, between packets: rows \
@@ -73,7 +78,7 @@ pub const CAPACITY: Param = Param {
     kind: Kind::Integer {
         min: 1,
         max: limits::MAX_CAPACITY,
-        default: Some(1000),
+        default: Some(DEFAULT_CAPACITY),
     },
     unit: Some("rows"),
     doc: "rows kept per stream: what a panel shows when it opens or refreshes",

@@ -116,6 +116,26 @@ impl RingstreamService {
             .map_err(|e| PluginError::Encode(format!("the request's worker failed: {e}")))?
     }
 
+    /// The request's data source settings ([`SettingsCache::of`]). The first time a version
+    /// is seen, the streams it asks to record are opened in the background
+    /// ([`StreamHub::record`]).
+    fn settings_of(
+        &self,
+        ctx: Option<&pluginv2::PluginContext>,
+    ) -> Result<Option<Arc<Settings>>, PluginError> {
+        let (settings, fresh) = self.settings.of_fresh(ctx);
+        if let (true, Ok(Some(s))) = (fresh, &settings) {
+            if crate::source::SOURCES
+                .iter()
+                .any(|k| !k.recorded(s).is_empty())
+            {
+                let (hub, s) = (self.hub.clone(), Arc::clone(s));
+                tokio::task::spawn_blocking(move || hub.record(&s));
+            }
+        }
+        settings
+    }
+
     /// Opens a channel for `who`, with the request's data source settings when the stream
     /// needs a connection (signals do not, so a data source with broken settings still
     /// serves them). Blocking: see [`StreamHub::open_in`].
@@ -158,9 +178,19 @@ impl SettingsCache {
         &self,
         ctx: Option<&pluginv2::PluginContext>,
     ) -> Result<Option<Arc<Settings>>, PluginError> {
-        let Some(ctx) = ctx else { return Ok(None) };
+        self.of_fresh(ctx).0
+    }
+
+    /// [`SettingsCache::of`], and whether this version was parsed just now (first seen).
+    fn of_fresh(
+        &self,
+        ctx: Option<&pluginv2::PluginContext>,
+    ) -> (Result<Option<Arc<Settings>>, PluginError>, bool) {
+        let Some(ctx) = ctx else {
+            return (Ok(None), false);
+        };
         let Some(ds) = &ctx.data_source_instance_settings else {
-            return Ok(None);
+            return (Ok(None), false);
         };
         let key = InstanceKey {
             org_id: ctx.org_id,
@@ -168,7 +198,7 @@ impl SettingsCache {
             updated_ms: ds.last_updated_ms,
         };
         if let Some(hit) = crate::hub::lock(&self.map).get(&key) {
-            return hit.clone().map(Some);
+            return (hit.clone().map(Some), false);
         }
         // Parsed outside the lock: other requests do not wait for a certificate bundle.
         let parsed = Settings::parse(key.clone(), &ds.json_data, &ds.decrypted_secure_json_data)
@@ -180,7 +210,7 @@ impl SettingsCache {
             map.clear(); // rare: more instances than that; they are parsed again
         }
         map.insert(key, parsed.clone());
-        parsed.map(Some)
+        (parsed.map(Some), true)
     }
 }
 
@@ -424,7 +454,7 @@ impl pluginv2::data_server::Data for RingstreamService {
         let request = request.into_inner();
         let ctx = request.plugin_context;
         let limits = self.hub.config().limits;
-        let settings = Arc::new(self.settings.of(ctx.as_ref()));
+        let settings = Arc::new(self.settings_of(ctx.as_ref()));
         let who = Arc::new(requester(
             ctx.as_ref(),
             settings.as_ref().as_ref().ok().and_then(|s| s.as_deref()),
@@ -558,7 +588,7 @@ impl pluginv2::diagnostics_server::Diagnostics for RingstreamService {
         request: Request<pluginv2::CheckHealthRequest>,
     ) -> Result<Response<pluginv2::CheckHealthResponse>, Status> {
         let request = request.into_inner();
-        let (status, message) = match self.settings.of(request.plugin_context.as_ref()) {
+        let (status, message) = match self.settings_of(request.plugin_context.as_ref()) {
             Err(e) => (HealthStatus::Error, format!("Settings: {e}")),
             Ok(settings) => health(settings.as_deref(), self.hub.channel_count()).await,
         };
@@ -677,7 +707,7 @@ impl pluginv2::resource_server::Resource for RingstreamService {
         let request = request.into_inner();
         let ctx = request.plugin_context.as_ref();
         // Settings that do not parse leave the resources that need none working.
-        let settings = self.settings.of(ctx).ok().flatten();
+        let settings = self.settings_of(ctx).ok().flatten();
         let url = if request.url.is_empty() {
             &request.path
         } else {

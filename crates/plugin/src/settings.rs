@@ -52,6 +52,12 @@ pub mod limits {
     pub const MAX_MEMORY_LIMIT_MB: u64 = 65_536;
     /// Largest `websocketMaxConnections`.
     pub const MAX_WEBSOCKET_CONNECTIONS: u64 = 10_000;
+    /// Largest `retentionSeconds` (the plugin's `max_retention_seconds` may lower it).
+    pub const MAX_RETENTION_SECONDS: u64 = 604_800;
+    /// Most streams one data source records (`mqttRecord`, `websocketRecord`).
+    pub const MAX_RECORDED: usize = 32;
+    /// Longest record list, in bytes.
+    pub const MAX_RECORD_LIST_LEN: usize = 16 * 1024;
 }
 
 /// One data source setting, declared once: the settings schema (and from it the config
@@ -144,6 +150,18 @@ pub const COMMON: &[Setting] = &[
             max_len: limits::MAX_CA_CERT_BYTES,
         },
         doc: "the client certificate's PEM private key (PKCS#8, PKCS#1 or SEC1)",
+        repeat: None,
+    },
+    Setting {
+        key: "retentionSeconds",
+        secure: false,
+        kind: SettingKind::Integer {
+            min: 0,
+            max: limits::MAX_RETENTION_SECONDS,
+        },
+        doc: "how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording \
+              after its last viewer, so that a panel opened meanwhile shows what came; at \
+              most the plugin's max_retention_seconds",
         repeat: None,
     },
     Setting {
@@ -283,6 +301,8 @@ pub struct Settings {
     pub memory_limit_bytes: Option<u64>,
     /// `websocketMaxConnections`.
     pub websocket_max_connections: Option<u64>,
+    /// `retentionSeconds`: how long feed streams record after their last viewer.
+    pub retention_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -360,6 +380,8 @@ impl Settings {
             1,
             limits::MAX_WEBSOCKET_CONNECTIONS,
         )?;
+        let retention_seconds =
+            data.integer("retentionSeconds", 0, limits::MAX_RETENTION_SECONDS)?;
         Ok(Settings {
             key,
             sections,
@@ -370,6 +392,7 @@ impl Settings {
             },
             memory_limit_bytes,
             websocket_max_connections,
+            retention_seconds,
         })
     }
 
@@ -512,6 +535,42 @@ impl SettingsData<'_> {
         } else {
             Err(bad())
         }
+    }
+
+    /// A list written one item per line or comma-separated (`mqttRecord`), each item
+    /// trimmed, empty ones left out, each checked by `check` (the error names the item).
+    ///
+    /// # Errors
+    /// Not a string, longer than [`limits::MAX_RECORD_LIST_LEN`], more than
+    /// [`limits::MAX_RECORDED`] items, or an item `check` refuses.
+    pub fn list(
+        &self,
+        key: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Vec<String>, SettingsError> {
+        let Some(text) = self.string(key, limits::MAX_RECORD_LIST_LEN)? else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<String> = text
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if items.len() > limits::MAX_RECORDED {
+            return Err(SettingsError::new(
+                key,
+                format!(
+                    "{} items; at most {} are recorded",
+                    items.len(),
+                    limits::MAX_RECORDED
+                ),
+            ));
+        }
+        for item in &items {
+            check(item).map_err(|why| SettingsError::new(key, format!("{item:?}: {why}")))?;
+        }
+        Ok(items)
     }
 
     /// `true`/`false`, false when absent.
@@ -730,6 +789,39 @@ mod tests {
             ws.url_for("/x?b=2").unwrap(),
             "ws://h:80/base/x?token=abc&Tenant=1&b=2"
         );
+    }
+
+    #[test]
+    fn record_lists_are_checked_item_by_item_and_bounded() {
+        let s = parse(
+            r#"{"mqttUrl":"mqtt://x","mqttRecord":"plant/#\n a/+/b ,c","retentionSeconds":600}"#,
+            &[],
+        )
+        .unwrap();
+        let mqtt = s
+            .section::<crate::source::mqtt::MqttSettings>("mqtt")
+            .unwrap();
+        assert_eq!(mqtt.record, ["plant/#", "a/+/b", "c"]);
+        assert_eq!(s.retention_seconds, Some(600));
+        let e = parse(r#"{"mqttUrl":"mqtt://x","mqttRecord":"ok\na/#/b"}"#, &[]).unwrap_err();
+        assert_eq!(e.field, "mqttRecord");
+        assert!(e.problem.starts_with("\"a/#/b\": "), "{}", e.problem);
+        let many = (0..=limits::MAX_RECORDED)
+            .map(|i| format!("t{i}"))
+            .collect::<Vec<_>>();
+        let json = serde_json::json!({"mqttUrl": "mqtt://x", "mqttRecord": many.join("\n")});
+        let e = parse(&json.to_string(), &[]).unwrap_err();
+        assert!(e.problem.contains("at most 32"), "{}", e.problem);
+    }
+
+    #[test]
+    fn a_client_certificate_needs_both_halves_in_pem() {
+        let on = r#"{"tlsAuth":true}"#;
+        let e = parse(on, &[("tlsClientKey", "k")]).unwrap_err();
+        assert_eq!(e.field, "tlsClientCert");
+        let e = parse(on, &[("tlsClientCert", "not pem"), ("tlsClientKey", "k")]).unwrap_err();
+        assert_eq!(e.field, "tlsClientCert");
+        assert!(!e.to_string().contains("not pem"));
     }
 
     #[test]

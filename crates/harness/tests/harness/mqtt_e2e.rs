@@ -89,3 +89,100 @@ async fn mqtt_messages_reach_the_panel_through_the_plugin_and_survive_a_broker_r
         "no row twice: {times:?}"
     );
 }
+
+/// A plugin whose channels linger 1 s, on `broker`, with these extra jsonData settings.
+async fn lingering_plugin(broker: &Mosquitto, uid: &str, extra: serde_json::Value) -> PluginHost {
+    let options = ringstream_harness::host::HostOptions {
+        env: vec![("GF_PLUGIN_LINGER_SECONDS".into(), "1".into())],
+        ..Default::default()
+    };
+    let mut host = PluginHost::start_with(plugin_exe(), options)
+        .await
+        .expect("the plugin starts");
+    let mut json = json!({ "mqttUrl": broker.url() });
+    if let (Some(json), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+        json.extend(extra.clone());
+    }
+    host.set_settings(DataSourceSettings {
+        uid: uid.into(),
+        json_data: json,
+        ..DataSourceSettings::default()
+    });
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_topic_filter_gives_a_new_panel_what_came_before_it_opened() {
+    let broker = Mosquitto::start();
+    let host = lingering_plugin(
+        &broker,
+        "e2e-record",
+        json!({ "mqttRecord": "rec/#\nother/x" }),
+    )
+    .await;
+    // The plugin hears of the data source (here: Save & test) and starts recording.
+    let health = host.check_health().await.expect("CheckHealth answers");
+    assert_eq!(health.status, HealthStatus::Ok, "{}", health.message);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 0..5 {
+        assert!(broker.publish("rec/a", &format!(r#"{{"n":{n}}}"#), false));
+    }
+    // Longer than the channels' linger: a recorded stream stays.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let query = Query::new("A", json!({"source": "mqtt", "topic": "rec/#"}));
+    let mut live = LivePanel::open(&host, &query, buffer_options(1000, None, false))
+        .await
+        .expect("the panel opens");
+    live.wait_until(WAIT, |p| p.len() >= 5)
+        .await
+        .expect("the messages from before the panel opened");
+    assert_eq!(
+        live.panel().numbers("n rec/a"),
+        Some(vec![0.0, 1.0, 2.0, 3.0, 4.0])
+    );
+    let notices = format!("{:?}", live.panel().frame().meta());
+    assert!(notices.contains("History since"), "{notices}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_time_keeps_a_stream_recording_after_its_last_viewer() {
+    let broker = Mosquitto::start();
+    let kept = lingering_plugin(&broker, "e2e-retain", json!({ "retentionSeconds": 30 })).await;
+    let query = Query::new(
+        "A",
+        json!({"source": "mqtt", "topic": "ret/x", "tickMs": 50}),
+    );
+    let mut live = LivePanel::open(&kept, &query, buffer_options(1000, None, false))
+        .await
+        .expect("the panel opens");
+    // Until the subscription is up, publish and look.
+    let deadline = Instant::now() + WAIT;
+    while live.panel().is_empty() {
+        assert!(Instant::now() < deadline, "the stream never started");
+        broker.publish("ret/x", r#"{"n":-1}"#, false);
+        let _ = live
+            .wait_until(Duration::from_millis(200), |p| !p.is_empty())
+            .await;
+    }
+    live.cancel(); // the viewer leaves
+    drop(live);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // past the 1 s linger
+    for n in 0..3 {
+        assert!(broker.publish("ret/x", &format!(r#"{{"n":{n}}}"#), false));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut back = LivePanel::open(&kept, &query, buffer_options(1000, None, false))
+        .await
+        .expect("the panel opens again");
+    back.wait_until(WAIT, |p| {
+        p.numbers("n")
+            .is_some_and(|n| n.ends_with(&[0.0, 1.0, 2.0]))
+    })
+    .await
+    .expect("what came while nobody watched");
+    let notices = format!("{:?}", back.panel().frame().meta());
+    assert!(
+        notices.contains("records for 30 s after its last viewer"),
+        "{notices}"
+    );
+}

@@ -381,6 +381,13 @@ export const settingsSchema = {
           type: 'string',
           'x-section': 'mqtt',
         },
+        mqttRecord: {
+          description:
+            'topic filters to record from when the plugin first hears of this data source (one per line, at most 32), so that a panel of one of them (with the default tickMs, capacity and no timePath or fields) opens with history',
+          maxLength: 16384,
+          type: 'string',
+          'x-section': 'mqtt',
+        },
         mqttUrl: {
           description: 'the broker: mqtt://host[:1883], or mqtts://host[:8883] for TLS; no path, no user:pass@',
           format: 'uri',
@@ -410,6 +417,14 @@ export const settingsSchema = {
           type: 'string',
           'x-section': 'nats',
         },
+        retentionSeconds: {
+          description:
+            "how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds",
+          maximum: 604800,
+          minimum: 0,
+          type: 'integer',
+          'x-section': 'common',
+        },
         tlsAuth: {
           default: false,
           description:
@@ -435,6 +450,13 @@ export const settingsSchema = {
           maximum: 10000,
           minimum: 1,
           type: 'integer',
+          'x-section': 'websocket',
+        },
+        websocketRecord: {
+          description:
+            'paths to record from when the plugin first hears of this data source (one per line, at most 32), so that a panel of one of them (with the default tickMs, capacity and no timePath or fields) opens with history',
+          maxLength: 16384,
+          type: 'string',
           'x-section': 'websocket',
         },
         websocketUrl: {
@@ -639,6 +661,10 @@ export interface RingstreamJsonData
    */
   mqttClientId?: string;
   /**
+   * topic filters to record from when the plugin first hears of this data source (one per line, at most 32), so that a panel of one of them (with the default tickMs, capacity and no timePath or fields) opens with history
+   */
+  mqttRecord?: string;
+  /**
    * the broker: mqtt://host[:1883], or mqtts://host[:8883] for TLS; no path, no user:pass@
    */
   mqttUrl?: string;
@@ -655,6 +681,10 @@ export interface RingstreamJsonData
    */
   natsUser?: string;
   /**
+   * how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds
+   */
+  retentionSeconds?: number;
+  /**
    * present a client certificate (tlsClientCert, tlsClientKey) to servers that ask for one (mutual TLS)
    */
   tlsAuth?: boolean;
@@ -670,6 +700,10 @@ export interface RingstreamJsonData
    * this data source's WebSocket connections at most (one per path); only lowers the plugin's max_websocket_connections
    */
   websocketMaxConnections?: number;
+  /**
+   * paths to record from when the plugin first hears of this data source (one per line, at most 32), so that a panel of one of them (with the default tickMs, capacity and no timePath or fields) opens with history
+   */
+  websocketRecord?: string;
   /**
    * the server: ws://host[:80][/base][?query] or wss://…; each query's path is appended to it
    */

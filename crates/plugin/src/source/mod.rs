@@ -180,6 +180,12 @@ pub static SOURCES: &[&dyn SourceKind] = &[
     &nats::NATS,
 ];
 
+/// A recorded stream's batching interval (see [`SourceKind::recorded`]): a query's default,
+/// so that a panel with default options shares the recorded channel.
+pub const RECORD_TICK_MS: u64 = crate::query::DEFAULT_TICK_MS;
+/// A recorded stream's rows kept: a query's default capacity.
+pub const RECORD_CAPACITY: usize = crate::query::DEFAULT_CAPACITY as usize;
+
 /// The source called `name` (the `source` of a query).
 pub fn lookup(name: &str) -> Option<&'static dyn SourceKind> {
     SOURCES.iter().copied().find(|s| s.name() == name)
@@ -492,6 +498,14 @@ pub trait SourceKind: Send + Sync + 'static {
     ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
         let _ = req;
         Box::pin(async { None })
+    }
+
+    /// The streams a data source asks to record from when the plugin first sees its
+    /// settings, so that a panel opened later shows history (`mqttRecord`); the hub keeps
+    /// their channels open while these settings are current. Default: none.
+    fn recorded(&self, settings: &Settings) -> Vec<StreamSpec> {
+        let _ = settings;
+        Vec::new()
     }
 
     /// Whether an engine keeps the history of `spec`'s stream (a JetStream stream): QueryData

@@ -143,11 +143,18 @@ impl SourceKind for Mqtt {
                 ));
             }
         }
+        let record = data.list("mqttRecord", |f| {
+            TOPIC
+                .check(P::Text(f.to_owned()))
+                .map(drop)
+                .map_err(|e| e.problem)
+        })?;
         Ok(Some(Arc::new(MqttSettings {
             endpoint: endpoint.0,
             username: username.map(str::to_owned),
             password,
             client_id: client_id.map(str::to_owned),
+            record,
         })))
     }
 
@@ -169,6 +176,24 @@ impl SourceKind for Mqtt {
             ctx.metrics,
         )?;
         Ok(Box::new(source))
+    }
+
+    fn recorded(&self, settings: &Settings) -> Vec<StreamSpec> {
+        let Some(mqtt) = settings.section::<MqttSettings>("mqtt") else {
+            return Vec::new();
+        };
+        mqtt.record
+            .iter()
+            .map(|f| {
+                spec(
+                    f,
+                    &FeedSpec::default(),
+                    super::RECORD_TICK_MS,
+                    super::RECORD_CAPACITY,
+                    true,
+                )
+            })
+            .collect()
     }
 
     fn check<'a>(
@@ -297,6 +322,8 @@ pub struct MqttSettings {
     pub password: Option<Secret>,
     /// Client id; `None`: generated per connection.
     pub client_id: Option<String>,
+    /// Topic filters recorded while the plugin runs (`mqttRecord`).
+    pub record: Vec<String>,
 }
 
 impl Section for MqttSettings {
@@ -343,6 +370,17 @@ const SETTINGS: &[Setting] = &[
         },
         doc: "MQTT client id; empty: ringstream- and 12 random hex digits per connection \
               (two connections with one id make the broker drop the older one)",
+        repeat: None,
+    },
+    Setting {
+        key: "mqttRecord",
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_RECORD_LIST_LEN,
+        },
+        doc: "topic filters to record from when the plugin first hears of this data source \
+              (one per line, at most 32), so that a panel of one of them (with the default \
+              tickMs, capacity and no timePath or fields) opens with history",
         repeat: None,
     },
 ];

@@ -136,11 +136,17 @@ impl SourceKind for WebSocket {
                 value,
             });
         }
+        let record = data.list("websocketRecord", |p| {
+            PATH.check(crate::param::Value::Text(p.to_owned()))
+                .map(drop)
+                .map_err(|e| e.problem)
+        })?;
         Ok(Some(Arc::new(WebSocketSettings {
             endpoint,
             base_path: path.trim_end_matches('/').to_owned(),
             base_query: query,
             headers,
+            record,
         })))
     }
 
@@ -155,6 +161,24 @@ impl SourceKind for WebSocket {
             .registry::<Registry<(InstanceKey, String), WsFeed>>("websocket");
         let source = WebSocketSource::new(&registry, settings, spec, ctx)?;
         Ok(Box::new(source))
+    }
+
+    fn recorded(&self, settings: &Settings) -> Vec<StreamSpec> {
+        let Some(ws) = settings.section::<WebSocketSettings>("websocket") else {
+            return Vec::new();
+        };
+        ws.record
+            .iter()
+            .map(|p| {
+                spec(
+                    p,
+                    &FeedSpec::default(),
+                    super::RECORD_TICK_MS,
+                    super::RECORD_CAPACITY,
+                    true,
+                )
+            })
+            .collect()
     }
 
     fn check<'a>(
@@ -189,6 +213,8 @@ pub struct WebSocketSettings {
     base_query: Option<String>,
     /// Handshake headers.
     pub headers: Vec<Header>,
+    /// Paths recorded while the plugin runs (`websocketRecord`).
+    pub record: Vec<String>,
 }
 
 impl WebSocketSettings {
@@ -330,6 +356,17 @@ const SETTINGS: &[Setting] = &[
         },
         doc: "this data source's WebSocket connections at most (one per path); only lowers \
               the plugin's max_websocket_connections",
+        repeat: None,
+    },
+    Setting {
+        key: "websocketRecord",
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_RECORD_LIST_LEN,
+        },
+        doc: "paths to record from when the plugin first hears of this data source (one per \
+              line, at most 32), so that a panel of one of them (with the default tickMs, \
+              capacity and no timePath or fields) opens with history",
         repeat: None,
     },
 ];

@@ -238,7 +238,7 @@ impl Consumer {
                          until it is back are missing.",
                         self.label.kind,
                         self.label.endpoint,
-                        clock_time(since)
+                        crate::clock::utc_text(since)
                     ),
                 });
             }
@@ -253,8 +253,8 @@ impl Consumer {
                              sent meanwhile are missing.",
                             self.label.kind,
                             self.label.endpoint,
-                            clock_time(since),
-                            clock_time(*at_ms)
+                            crate::clock::utc_text(since),
+                            crate::clock::utc_text(*at_ms)
                         ),
                     });
                 }
@@ -378,14 +378,6 @@ pub(crate) fn stats_notice(s: &Stats) -> Option<Notice> {
         severity: Severity::Warning,
         text: parts.join(" "),
     })
-}
-
-/// An epoch-millisecond instant as `HH:MM:SS.mmmZ`.
-fn clock_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || format!("{ms} ms"),
-        |t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string(),
-    )
 }
 
 #[cfg(test)]
