@@ -24,6 +24,20 @@ pub enum PluginError {
         /// The setting that is missing.
         setting: &'static str,
     },
+    /// A query reads what the data source's admin does not allow (an allow list such as
+    /// `mqttAllow` that covers none of it).
+    #[error(
+        "`{field}` {value:?} is not allowed on this data source: its admin lists what queries \
+         may read (setting `{setting}`)"
+    )]
+    NotAllowed {
+        /// The query's parameter (`topic`, `subject`, `path`).
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// The allow list's setting.
+        setting: &'static str,
+    },
     /// A source stopped (its connection ended); the hub recreates the channel on next use.
     #[error("source stopped: {0}")]
     Source(String),

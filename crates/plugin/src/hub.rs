@@ -365,7 +365,8 @@ impl StreamHub {
     /// # Errors
     /// A [`BudgetError`](crate::budget::BudgetError) when `who` may not have another
     /// channel; [`PluginError::NotConfigured`] when the stream needs a connection the
-    /// settings lack; a source's own refusal (a topic the broker refused, too many
+    /// settings lack; [`PluginError::NotAllowed`] when their allow list does not cover what
+    /// `spec` reads; a source's own refusal (a topic the broker refused, too many
     /// connections).
     pub fn open_in(
         &self,
@@ -382,6 +383,9 @@ impl StreamHub {
         } else {
             None
         };
+        if let Some(settings) = settings {
+            settings.allows(spec)?;
+        }
         let key = ChannelKey {
             instance: settings.map(|s| s.key.clone()),
             path: path.clone(),

@@ -40,6 +40,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod allow;
 pub mod budget;
 pub mod channel;
 pub mod clock;

@@ -133,6 +133,16 @@ async fn topics(hub: &StreamHub, settings: Option<&Settings>, query: &str) -> An
     let Some(settings) = settings else {
         return Answer::ok(json!({"topics": [], "truncated": false}));
     };
+    if !filter.is_empty() && !settings.allows_name(source, filter) {
+        return Answer::error(
+            403,
+            Some("filter"),
+            format!(
+                "{filter:?} is not within what this data source allows (setting `{}`)",
+                source.info().allow.map_or("", |a| a.setting)
+            ),
+        );
+    }
     let req = TopicsRequest {
         settings,
         connections: hub.connections(),
@@ -143,7 +153,13 @@ async fn topics(hub: &StreamHub, settings: Option<&Settings>, query: &str) -> An
     match source.topics(req).await {
         None => Answer::ok(json!({"topics": [], "truncated": false})),
         Some(Ok(found)) => {
-            Answer::ok(json!({"topics": found.topics, "truncated": found.truncated}))
+            // Discovery shows only what a query could then read.
+            let topics: Vec<&String> = found
+                .topics
+                .iter()
+                .filter(|t| settings.allows_name(source, t))
+                .collect();
+            Answer::ok(json!({"topics": topics, "truncated": found.truncated}))
         }
         Some(Err(PluginError::Query(e))) => Answer::error(400, Some("filter"), e.problem),
         Some(Err(e @ PluginError::Refused(_))) => Answer::error(429, None, e.to_string()),
@@ -168,6 +184,9 @@ fn fields(hub: &StreamHub, settings: Option<&Settings>, query: &str) -> Answer {
         Ok(s) => s,
         Err(e) => return Answer::error(400, Some(&e.field.clone()), e.to_string()),
     };
+    if let Some(Err(e)) = settings.map(|s| s.allows(&spec)) {
+        return Answer::error(403, None, e.to_string());
+    }
     let path = ChannelPath::of(&spec);
     let fields: Vec<Json> = hub
         .fields_of(settings, &path, &spec)

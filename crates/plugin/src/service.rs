@@ -231,6 +231,7 @@ fn requester(ctx: Option<&pluginv2::PluginContext>, settings: Option<&Settings>)
 fn error_response(e: &PluginError) -> pluginv2::DataResponse {
     let status = match e {
         PluginError::Budget(_) => 503,
+        PluginError::NotAllowed { .. } => 403,
         PluginError::Query(_)
         | PluginError::BadPath(_)
         | PluginError::Settings(_)
@@ -347,6 +348,7 @@ async fn job_rows(
         || tokio::time::Instant::now() + Duration::from_secs(limits.history_seconds);
     if let (true, Some(s)) = (job.alert, engine_settings) {
         // An alert rule never streams: the whole range from the engine, no channel opened.
+        s.allows(&job.spec)?;
         return match job
             .spec
             .source
@@ -769,8 +771,14 @@ impl pluginv2::stream_server::Stream for RingstreamService {
             },
             Err(e) => {
                 tracing::info!(error = %e, "subscribe refused");
+                let status = match e {
+                    PluginError::NotAllowed { .. } => {
+                        subscribe_stream_response::Status::PermissionDenied
+                    }
+                    _ => subscribe_stream_response::Status::NotFound,
+                };
                 pluginv2::SubscribeStreamResponse {
-                    status: subscribe_stream_response::Status::NotFound as i32,
+                    status: status as i32,
                     data: Vec::new(),
                 }
             }
@@ -804,6 +812,7 @@ impl pluginv2::stream_server::Stream for RingstreamService {
             .await
             .map_err(|e| match e {
                 PluginError::Budget(_) => Status::resource_exhausted(e.to_string()),
+                PluginError::NotAllowed { .. } => Status::permission_denied(e.to_string()),
                 _ => Status::failed_precondition(e.to_string()),
             })?;
         tracing::debug!(%path, "RunStream started");

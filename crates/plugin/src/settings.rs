@@ -303,6 +303,9 @@ pub struct Settings {
     pub websocket_max_connections: Option<u64>,
     /// `retentionSeconds`: how long feed streams record after their last viewer.
     pub retention_seconds: Option<u64>,
+    /// Each source's allow list ([`Allow`](crate::allow::Allow)), by source name; a source
+    /// without one (or with an empty one) may read anything.
+    allowed: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Settings {
@@ -382,6 +385,17 @@ impl Settings {
         )?;
         let retention_seconds =
             data.integer("retentionSeconds", 0, limits::MAX_RETENTION_SECONDS)?;
+        let mut allowed = Vec::new();
+        for source in crate::source::SOURCES {
+            if let Some(allow) = source.info().allow {
+                let patterns = data.list(allow.setting, crate::allow::MAX_PATTERNS, |p| {
+                    allow.syntax.check(p)
+                })?;
+                if !patterns.is_empty() {
+                    allowed.push((source.name(), patterns));
+                }
+            }
+        }
         Ok(Settings {
             key,
             sections,
@@ -393,7 +407,48 @@ impl Settings {
             memory_limit_bytes,
             websocket_max_connections,
             retention_seconds,
+            allowed,
         })
+    }
+
+    /// Whether the data source's allow list for `spec`'s source covers what `spec` reads
+    /// (see [`crate::allow`]).
+    ///
+    /// # Errors
+    /// [`PluginError::NotAllowed`](crate::PluginError::NotAllowed) naming the parameter, its
+    /// value and the setting.
+    pub fn allows(&self, spec: &crate::query::StreamSpec) -> Result<(), crate::PluginError> {
+        let Some(allow) = spec.source.info().allow else {
+            return Ok(());
+        };
+        let Some((_, patterns)) = self.allowed.iter().find(|(n, _)| *n == spec.source.name())
+        else {
+            return Ok(());
+        };
+        for param in allow.params {
+            if let Some(value) = spec.values.text(param.name) {
+                if !patterns.iter().any(|p| allow.syntax.covers(p, value)) {
+                    return Err(crate::PluginError::NotAllowed {
+                        field: param.name,
+                        value: value.to_owned(),
+                        setting: allow.setting,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the allow list of `source` covers `name` (a discovered topic, or a filter
+    /// to browse); true when the source has no list.
+    pub fn allows_name(&self, source: &dyn crate::source::SourceKind, name: &str) -> bool {
+        let Some(allow) = source.info().allow else {
+            return true;
+        };
+        self.allowed
+            .iter()
+            .find(|(n, _)| *n == source.name())
+            .is_none_or(|(_, patterns)| patterns.iter().any(|p| allow.syntax.covers(p, name)))
     }
 
     /// The section of the source called `source`, as its type `T`; `None` when the data
@@ -537,15 +592,17 @@ impl SettingsData<'_> {
         }
     }
 
-    /// A list written one item per line or comma-separated (`mqttRecord`), each item
-    /// trimmed, empty ones left out, each checked by `check` (the error names the item).
+    /// A list written one item per line or comma-separated (`mqttRecord`, `mqttAllow`),
+    /// each item trimmed, empty ones left out, each checked by `check` (the error names the
+    /// item).
     ///
     /// # Errors
-    /// Not a string, longer than [`limits::MAX_RECORD_LIST_LEN`], more than
-    /// [`limits::MAX_RECORDED`] items, or an item `check` refuses.
+    /// Not a string, longer than [`limits::MAX_RECORD_LIST_LEN`], more than `max` items,
+    /// or an item `check` refuses.
     pub fn list(
         &self,
         key: &str,
+        max: usize,
         check: impl Fn(&str) -> Result<(), String>,
     ) -> Result<Vec<String>, SettingsError> {
         let Some(text) = self.string(key, limits::MAX_RECORD_LIST_LEN)? else {
@@ -557,14 +614,10 @@ impl SettingsData<'_> {
             .filter(|i| !i.is_empty())
             .map(str::to_owned)
             .collect();
-        if items.len() > limits::MAX_RECORDED {
+        if items.len() > max {
             return Err(SettingsError::new(
                 key,
-                format!(
-                    "{} items; at most {} are recorded",
-                    items.len(),
-                    limits::MAX_RECORDED
-                ),
+                format!("{} items; at most {max} are accepted", items.len()),
             ));
         }
         for item in &items {
@@ -812,6 +865,31 @@ mod tests {
         let json = serde_json::json!({"mqttUrl": "mqtt://x", "mqttRecord": many.join("\n")});
         let e = parse(&json.to_string(), &[]).unwrap_err();
         assert!(e.problem.contains("at most 32"), "{}", e.problem);
+    }
+
+    #[test]
+    fn an_allow_list_holds_each_source_to_its_own_patterns() {
+        let s = parse(
+            r#"{"mqttUrl":"mqtt://x","mqttAllow":"plant/#, lab/+/t","websocketUrl":"ws://h"}"#,
+            &[],
+        )
+        .unwrap();
+        let mqtt =
+            |topic: &str| crate::source::mqtt::spec(topic, &Default::default(), 100, 10, false);
+        assert!(s.allows(&mqtt("plant/a/b")).is_ok());
+        assert!(s.allows(&mqtt("lab/x/t")).is_ok());
+        let e = s.allows(&mqtt("lab/#")).unwrap_err();
+        assert!(
+            matches!(e, crate::PluginError::NotAllowed { field: "topic", setting: "mqttAllow", ref value } if value == "lab/#"),
+            "{e:?}"
+        );
+        // No websocketAllow: the WebSocket source may read anything; signals always.
+        let ws = crate::source::websocket::spec("/any", &Default::default(), 100, 10, false);
+        assert!(s.allows(&ws).is_ok());
+        assert!(s.allows(&crate::query::StreamSpec::default()).is_ok());
+        let e = parse(r#"{"mqttAllow":"ok, a/#/b"}"#, &[]).unwrap_err();
+        assert_eq!(e.field, "mqttAllow");
+        assert!(e.problem.starts_with("\"a/#/b\": "), "{}", e.problem);
     }
 
     #[test]

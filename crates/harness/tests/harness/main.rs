@@ -1,6 +1,7 @@
 //! The integration tests of `ringstream-harness`, one binary.
 
 mod alerting;
+mod allow;
 mod conformance;
 mod e2e;
 mod hostile;

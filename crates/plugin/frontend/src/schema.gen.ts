@@ -374,6 +374,13 @@ export const settingsSchema = {
           type: 'integer',
           'x-section': 'common',
         },
+        mqttAllow: {
+          description:
+            "topic filters queries may read (one per line, at most 64; + and # as in MQTT): a query's filter must lie within one of them; empty: any",
+          maxLength: 16384,
+          type: 'string',
+          'x-section': 'mqtt',
+        },
         mqttClientId: {
           description:
             'MQTT client id; empty: ringstream- and 12 random hex digits per connection (two connections with one id make the broker drop the older one)',
@@ -401,6 +408,13 @@ export const settingsSchema = {
           maxLength: 256,
           type: 'string',
           'x-section': 'mqtt',
+        },
+        natsAllow: {
+          description:
+            "subjects queries may read (one per line, at most 64; * and > as in NATS): a query's subject must lie within one of them; empty: any",
+          maxLength: 16384,
+          type: 'string',
+          'x-section': 'nats',
         },
         natsUrl: {
           description:
@@ -443,6 +457,13 @@ export const settingsSchema = {
           description: 'accept any server certificate (mqtts://, wss://); for tests only',
           type: 'boolean',
           'x-section': 'common',
+        },
+        websocketAllow: {
+          description:
+            "paths queries may read (one per line, at most 64; * any characters, e.g. /prices/*): a query's path, with its ?query, must match one of them; empty: any",
+          maxLength: 16384,
+          type: 'string',
+          'x-section': 'websocket',
         },
         websocketMaxConnections: {
           description:
@@ -657,6 +678,10 @@ export interface RingstreamJsonData
    */
   memoryLimitMb?: number;
   /**
+   * topic filters queries may read (one per line, at most 64; + and # as in MQTT): a query's filter must lie within one of them; empty: any
+   */
+  mqttAllow?: string;
+  /**
    * MQTT client id; empty: ringstream- and 12 random hex digits per connection (two connections with one id make the broker drop the older one)
    */
   mqttClientId?: string;
@@ -672,6 +697,10 @@ export interface RingstreamJsonData
    * user name; empty: anonymous
    */
   mqttUsername?: string;
+  /**
+   * subjects queries may read (one per line, at most 64; * and > as in NATS): a query's subject must lie within one of them; empty: any
+   */
+  natsAllow?: string;
   /**
    * the servers: nats://host[:4222], or tls://host[:4222] to require TLS; several (a cluster) comma-separated; servers they advertise are not used
    */
@@ -696,6 +725,10 @@ export interface RingstreamJsonData
    * accept any server certificate (mqtts://, wss://); for tests only
    */
   tlsSkipVerify?: boolean;
+  /**
+   * paths queries may read (one per line, at most 64; * any characters, e.g. /prices/*): a query's path, with its ?query, must match one of them; empty: any
+   */
+  websocketAllow?: string;
   /**
    * this data source's WebSocket connections at most (one per path); only lowers the plugin's max_websocket_connections
    */

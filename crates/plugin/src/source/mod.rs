@@ -80,6 +80,7 @@
 //!     },
 //!     settings: &[],
 //!     connection: None,
+//!     allow: None,
 //! };
 //!
 //! impl SourceKind for Heartbeat {
@@ -382,6 +383,9 @@ pub struct SourceInfo {
     /// in the error a query gets when it is missing; `None`: its streams read no
     /// connection of the data source (they are shared by every data source).
     pub connection: Option<&'static str>,
+    /// What the data source's admin may restrict its queries to ([`crate::allow`]); `None`:
+    /// its queries read nothing of the data source's (signals).
+    pub allow: Option<crate::allow::Allow>,
 }
 
 /// One kind of source: everything the plugin knows about it, in one module: what it is

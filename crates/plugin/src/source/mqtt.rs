@@ -54,6 +54,7 @@ use super::{
     BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Topics,
     TopicsRequest, Variant,
 };
+use crate::allow::{Allow, Syntax};
 use crate::clock::Clock;
 use crate::hub::lock;
 use crate::limits::Limits;
@@ -100,6 +101,14 @@ static INFO: SourceInfo = SourceInfo {
     layout: Layout::feed("mqtt", "topic", None),
     settings: SETTINGS,
     connection: Some("mqttUrl"),
+    allow: Some(ALLOW),
+};
+
+/// The data source's allow list of topic filters.
+const ALLOW: Allow = Allow {
+    setting: "mqttAllow",
+    params: &[&TOPIC],
+    syntax: Syntax::MQTT,
 };
 
 impl SourceKind for Mqtt {
@@ -143,7 +152,7 @@ impl SourceKind for Mqtt {
                 ));
             }
         }
-        let record = data.list("mqttRecord", |f| {
+        let record = data.list("mqttRecord", settings_limits::MAX_RECORDED, |f| {
             TOPIC
                 .check(P::Text(f.to_owned()))
                 .map(drop)
@@ -381,6 +390,16 @@ const SETTINGS: &[Setting] = &[
         doc: "topic filters to record from when the plugin first hears of this data source \
               (one per line, at most 32), so that a panel of one of them (with the default \
               tickMs, capacity and no timePath or fields) opens with history",
+        repeat: None,
+    },
+    Setting {
+        key: ALLOW.setting,
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_RECORD_LIST_LEN,
+        },
+        doc: "topic filters queries may read (one per line, at most 64; + and # as in MQTT): a query's \
+              filter must lie within one of them; empty: any",
         repeat: None,
     },
 ];

@@ -50,6 +50,7 @@ use super::{
     BoxFuture, DynSource, Layout, OpenContext, RangeRequest, RowSink, Source, SourceInfo,
     SourceKind, Tail, Topics, TopicsRequest, Variant,
 };
+use crate::allow::{Allow, Syntax};
 use crate::clock::Clock;
 use crate::hub::lock;
 use crate::limits::Limits;
@@ -135,6 +136,14 @@ static INFO: SourceInfo = SourceInfo {
     },
     settings: SETTINGS,
     connection: Some("natsUrl"),
+    allow: Some(ALLOW),
+};
+
+/// The data source's allow list of subjects.
+const ALLOW: Allow = Allow {
+    setting: "natsAllow",
+    params: &[&SUBJECT],
+    syntax: Syntax::NATS,
 };
 
 impl SourceKind for Nats {
@@ -520,6 +529,16 @@ const SETTINGS: &[Setting] = &[
             max_len: settings_limits::MAX_CA_CERT_BYTES,
         },
         doc: "the content of a .creds file (a user JWT and its NKey seed), instead of a user",
+        repeat: None,
+    },
+    Setting {
+        key: ALLOW.setting,
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_RECORD_LIST_LEN,
+        },
+        doc: "subjects queries may read (one per line, at most 64; * and > as in NATS): a query's \
+              subject must lie within one of them; empty: any",
         repeat: None,
     },
 ];

@@ -160,6 +160,7 @@ static INFO: SourceInfo = SourceInfo {
     },
     settings: &[],
     connection: None,
+    allow: None,
 };
 
 impl SourceKind for Signals {

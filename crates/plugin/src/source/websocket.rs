@@ -40,6 +40,7 @@ use super::payload::{FeedSpec, RowBuilder, FIELDS, MAX_PAYLOAD_BYTES, TIME_PATH}
 use super::{
     BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variant,
 };
+use crate::allow::{Allow, Syntax};
 use crate::budget::{Amounts, Charge};
 use crate::clock::Clock;
 use crate::hub::lock;
@@ -90,6 +91,14 @@ static INFO: SourceInfo = SourceInfo {
     layout: Layout::feed("ws", "path", Some("/")),
     settings: SETTINGS,
     connection: Some("websocketUrl"),
+    allow: Some(ALLOW),
+};
+
+/// The data source's allow list of paths.
+const ALLOW: Allow = Allow {
+    setting: "websocketAllow",
+    params: &[&PATH],
+    syntax: Syntax::Glob,
 };
 
 impl SourceKind for WebSocket {
@@ -136,7 +145,7 @@ impl SourceKind for WebSocket {
                 value,
             });
         }
-        let record = data.list("websocketRecord", |p| {
+        let record = data.list("websocketRecord", settings_limits::MAX_RECORDED, |p| {
             PATH.check(crate::param::Value::Text(p.to_owned()))
                 .map(drop)
                 .map_err(|e| e.problem)
@@ -367,6 +376,16 @@ const SETTINGS: &[Setting] = &[
         doc: "paths to record from when the plugin first hears of this data source (one per \
               line, at most 32), so that a panel of one of them (with the default tickMs, \
               capacity and no timePath or fields) opens with history",
+        repeat: None,
+    },
+    Setting {
+        key: ALLOW.setting,
+        secure: false,
+        kind: SettingKind::Text {
+            max_len: settings_limits::MAX_RECORD_LIST_LEN,
+        },
+        doc: "paths queries may read (one per line, at most 64; * any characters, e.g. /prices/*): a \
+              query's path, with its ?query, must match one of them; empty: any",
         repeat: None,
     },
 ];

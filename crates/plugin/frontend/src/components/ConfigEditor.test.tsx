@@ -77,8 +77,8 @@ test('one group per x-section, the sources’ first, each with every setting of 
   // Labels from the keys (the section's own prefix dropped), descriptions as tooltips.
   const section = (legend: string) => within(screen.getByText(legend, { selector: 'legend' }).parentElement!);
   const labels = (legend: string) => section(legend).getAllByText(/./, { selector: 'label' }).map((l) => l.textContent);
-  expect(labels('MQTT')).toEqual(['URL', 'Client ID', 'Record', 'Username', 'Password']);
-  expect(labels('WebSocket')).toEqual(['URL', 'Max connections', 'Record']);
+  expect(labels('MQTT')).toEqual(['URL', 'Allow', 'Client ID', 'Record', 'Username', 'Password']);
+  expect(labels('WebSocket')).toEqual(['URL', 'Allow', 'Max connections', 'Record']);
   expect(labels('Common')).toEqual([
     'Memory limit MB',
     'Retention seconds',
