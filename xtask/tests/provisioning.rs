@@ -1,6 +1,6 @@
 //! The committed Grafana setup — `provisioning/` and `docker-compose.yaml` — parses, and its
 //! parts name each other consistently: the plugin id of plugin.json, the data source uid the
-//! dashboard uses, the mounts Grafana reads them from, and the MQTT broker.
+//! dashboard uses, the mounts Grafana reads them from, and the MQTT, NATS and Redis servers.
 //! (Docker does not run here; these tests only read the files.)
 
 use std::fs;
@@ -53,12 +53,19 @@ fn the_datasource_names_the_plugin_and_the_broker() {
     assert_eq!(ds["uid"], "ringstream");
     assert!(ds["name"].as_str().is_some_and(|n| !n.is_empty()));
     assert_eq!(ds["jsonData"]["mqttUrl"], "mqtt://mosquitto:1883");
+    assert_eq!(ds["jsonData"]["natsUrl"], "nats://nats:4222");
+    assert_eq!(ds["jsonData"]["redisUrl"], "redis://redis:6379");
 
     // Only settings the backend reads.
     let known = [
         "mqttUrl",
         "mqttUsername",
         "mqttClientId",
+        "natsUrl",
+        "natsUser",
+        "redisUrl",
+        "redisUser",
+        "redisDatabase",
         "websocketUrl",
         "tlsSkipVerify",
         "tlsAuthWithCACert",
@@ -67,7 +74,13 @@ fn the_datasource_names_the_plugin_and_the_broker() {
     for key in ds["jsonData"].as_object().unwrap().keys() {
         assert!(known.contains(&key.as_str()), "unknown jsonData key {key}");
     }
-    let secure = ["mqttPassword", "tlsCACert", "httpHeaderValue1"];
+    let secure = [
+        "mqttPassword",
+        "natsPassword",
+        "redisPassword",
+        "tlsCACert",
+        "httpHeaderValue1",
+    ];
     if let Some(secrets) = ds["secureJsonData"].as_object() {
         for key in secrets.keys() {
             assert!(
@@ -96,7 +109,7 @@ fn the_dashboard_provider_reads_the_dashboard_folder() {
 }
 
 #[test]
-fn the_dashboard_streams_the_tutorial_signal_and_an_mqtt_topic() {
+fn the_dashboard_streams_the_tutorial_signal_an_mqtt_topic_and_two_streams() {
     let dashboard = dashboard();
     let id = plugin_id();
     let uid = datasource()["uid"].as_str().unwrap().to_string();
@@ -133,6 +146,21 @@ fn the_dashboard_streams_the_tutorial_signal_and_an_mqtt_topic() {
         &json!({ "source": "signal", "signal": "random", "tickMs": 100, "capacity": 1000 })
     ));
     assert!(targets.contains(&json!({ "source": "mqtt", "topic": "sensors/#" })));
+    assert!(targets.contains(&json!({ "source": "nats", "subject": "plant.>", "stream": "PLANT" })));
+    assert!(targets.contains(&json!({ "source": "redis", "key": "sensor:1" })));
+
+    // The panels' grid cells do not overlap and fit the 24-column grid.
+    let mut cells = std::collections::HashSet::new();
+    for panel in panels {
+        let pos = &panel["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| pos[k].as_i64().unwrap());
+        assert!(x >= 0 && w > 0 && x + w <= 24, "{}", panel["title"]);
+        for cx in x..x + w {
+            for cy in y..y + h {
+                assert!(cells.insert((cx, cy)), "{} overlaps", panel["title"]);
+            }
+        }
+    }
 }
 
 #[test]
@@ -221,4 +249,79 @@ fn compose_runs_a_broker_the_datasource_reaches() {
     // Something publishes under the dashboard's topic sensors/#.
     let publisher = services["sensors"]["command"].to_string();
     assert!(publisher.contains("mosquitto_pub -h mosquitto -t sensors/"));
+}
+
+#[test]
+fn compose_runs_nats_and_redis_the_datasource_reaches_with_publishers() {
+    let compose = compose();
+    let services = compose["services"].as_object().unwrap();
+    let ds = datasource();
+    let host_port = |key: &str, scheme: &str| {
+        let url = ds["jsonData"][key].as_str().unwrap().to_string();
+        let rest = url.strip_prefix(scheme).unwrap().to_string();
+        let (host, port) = rest.split_once(':').unwrap();
+        (host.to_string(), port.to_string())
+    };
+    let publishes = |service: &str, port: &str| {
+        services[service]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with(&format!(":{port}")))
+    };
+
+    // nats://nats:4222: the NATS server with JetStream, its store on a named volume.
+    let (host, port) = host_port("natsUrl", "nats://");
+    let nats = &services[&host];
+    assert!(nats["image"].as_str().unwrap().starts_with("nats:"));
+    let args: Vec<&str> = nats["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"-js"), "{args:?}");
+    assert!(publishes(&host, &port));
+
+    // redis://redis:6379: Redis with its append-only file.
+    let (host, port) = host_port("redisUrl", "redis://");
+    let redis = &services[&host];
+    assert!(redis["image"].as_str().unwrap().starts_with("redis:"));
+    assert!(redis["command"].to_string().contains("appendonly"));
+    assert!(publishes(&host, &port));
+
+    // Named volumes, so the streams' history outlives `docker compose down`/`up`.
+    let named = compose["volumes"].as_object().expect("named volumes");
+    for service in [nats, redis] {
+        let volume = service["volumes"][0].as_str().unwrap();
+        assert!(
+            named.contains_key(volume.split(':').next().unwrap()),
+            "{volume}"
+        );
+    }
+
+    // Publishers for the dashboard's NATS and Redis panels.
+    let script = |service: &str| {
+        services[service]["command"][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let nats_publisher = script("nats-sensors");
+    assert!(nats_publisher.contains("stream add PLANT --subjects 'plant.>'"));
+    assert!(nats_publisher.contains("--defaults"), "non-interactive");
+    assert!(nats_publisher.contains("nats pub \"plant."));
+    let redis_publisher = script("redis-sensors");
+    assert!(redis_publisher.contains("XADD sensor:1 MAXLEN"));
+
+    // Grafana starts after all three servers.
+    let depends: Vec<&str> = services["grafana"]["depends_on"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for server in ["mosquitto", "nats", "redis"] {
+        assert!(depends.contains(&server), "{depends:?}");
+    }
 }
