@@ -4,6 +4,7 @@ mod alerting;
 mod allow;
 mod conformance;
 mod e2e;
+mod ha;
 mod hostile;
 mod inproc;
 mod mqtt_e2e;

@@ -15,7 +15,7 @@ use crate::servers::NatsServer;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -26,7 +26,7 @@ fn now_ms() -> i64 {
 }
 
 /// A JetStream stream `name` on `subjects`, made with the server's defaults (file storage).
-async fn make_stream(
+pub(crate) async fn make_stream(
     client: &async_nats::Client,
     name: &str,
     subjects: &[&str],
@@ -43,7 +43,7 @@ async fn make_stream(
 }
 
 /// Publishes `{"n": i}` for each `i` of `ns` to `subject`, each acknowledged by the stream.
-async fn publish(js: &jetstream::Context, subject: &str, ns: std::ops::Range<i64>) {
+pub(crate) async fn publish(js: &jetstream::Context, subject: &str, ns: std::ops::Range<i64>) {
     for n in ns {
         js.publish(subject.to_owned(), json!({ "n": n }).to_string().into())
             .await
@@ -53,7 +53,7 @@ async fn publish(js: &jetstream::Context, subject: &str, ns: std::ops::Range<i64
     }
 }
 
-async fn plugin_on(server: &NatsServer, uid: &str) -> PluginHost {
+pub(crate) async fn plugin_on(server: &NatsServer, uid: &str) -> PluginHost {
     let mut host = PluginHost::start(plugin_exe())
         .await
         .expect("the plugin starts");

@@ -16,7 +16,8 @@ export const querySchema = {
       description: 'synthetic signals on a tickMs grid, with history',
       oneOf: [
         {
-          description: 'a random walk: each value is the previous plus a uniform step in [-spread, spread]',
+          description:
+            "a random walk: each value is the previous plus a uniform step in [-spread, spread]; with a seed, a function of the row's time (the same on every plugin process): steps of the same variance, back at start every 4096 rows",
           properties: {
             signal: { const: 'random_walk' },
             spread: {
@@ -28,7 +29,7 @@ export const querySchema = {
             },
             start: {
               default: 0,
-              description: 'the first value',
+              description: 'the first value (with a seed: the value every 4096th grid time)',
               maximum: 1000000000000000,
               minimum: -1000000000000000,
               type: 'number',
@@ -604,7 +605,7 @@ export interface RingstreamQuery extends DataQuery {
    */
   spread?: number;
   /**
-   * signal / random_walk: the first value
+   * signal / random_walk: the first value (with a seed: the value every 4096th grid time)
    */
   start?: number;
   /**

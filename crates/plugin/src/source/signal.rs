@@ -2,8 +2,11 @@
 //!
 //! Rows fall on a grid of `tickMs` aligned to the epoch, so streams with the same tick line
 //! up, and backfilled history sits on the same grid as the live rows after it. Waves are
-//! functions of the row's time; random values come from a seeded generator, so a query with
-//! a `seed` yields the same values for the same rows.
+//! functions of the row's time. With a `seed`, so are the random signals: a row's value
+//! comes from the seed and the row's grid index alone ([`by_index`]), so every plugin process
+//! (each node of an HA Grafana, a restarted plugin) gives the same rows for the same query.
+//! Without one, random values come from a generator seeded per stream, and a random walk
+//! starts at `start` when its stream opens.
 //!
 //! Channel paths: `v1/<signal>/<its parameters>/tick=<ms>/cap=<rows>[/seed=<n>]/backfill=<0|1>`,
 //! e.g. `v1/random_walk/start=0/spread=1/tick=100/cap=1000/backfill=1`.
@@ -65,9 +68,16 @@ const WAVE: &[Param] = &[
 static VARIANTS: [Variant; 6] = [
     Variant {
         name: "random_walk",
-        doc: "a random walk: each value is the previous plus a uniform step in [-spread, spread]",
+        doc: "a random walk: each value is the previous plus a uniform step in [-spread, spread]; \
+              with a seed, a function of the row's time (the same on every plugin process): \
+              steps of the same variance, back at start every 4096 rows",
         params: &[
-            number("start", 0.0, ANY, "the first value"),
+            number(
+                "start",
+                0.0,
+                ANY,
+                "the first value (with a seed: the value every 4096th grid time)",
+            ),
             number("spread", 1.0, 0.0, "the largest step (spread ≥ 0)"),
         ],
         rules: &[],
@@ -381,6 +391,8 @@ pub struct SignalSource {
     n: u64,
     /// Time of the last row, so times strictly increase even if the clock steps back.
     last_ms: Option<i64>,
+    /// The query's seed: values are then functions of (seed, grid index).
+    seeded: Option<u64>,
 }
 
 impl SignalSource {
@@ -402,6 +414,7 @@ impl SignalSource {
             walk,
             n: 0,
             last_ms: None,
+            seeded: spec.seed(),
         }
     }
 
@@ -409,6 +422,16 @@ impl SignalSource {
     fn value(&mut self, t_ms: i64) -> f64 {
         let n = self.n;
         self.n += 1;
+        let index = t_ms.div_euclid(self.tick_ms);
+        match (self.signal, self.seeded) {
+            (Signal::Random { min, max }, Some(seed)) => {
+                return min + (max - min) * by_index::uniform(seed, index);
+            }
+            (Signal::RandomWalk { start, spread }, Some(seed)) => {
+                return start + by_index::bridge(seed, index, spread / 3f64.sqrt());
+            }
+            _ => {}
+        }
         match self.signal {
             Signal::Random { min, max } => min + (max - min) * self.rng.next_f64(),
             Signal::RandomWalk { spread, .. } => {
@@ -523,17 +546,75 @@ impl SignalSource {
     }
 }
 
+/// Seeded values as functions of (seed, grid index), so that any process computes any row
+/// without the rows before it.
+pub mod by_index {
+    /// Rows between two grid times where a seeded random walk is back at its start.
+    pub const BRIDGE_ROWS: i64 = 1 << 12;
+
+    /// SplitMix64's step and output function: a bijective mix of 64 bits.
+    pub(super) fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// 64 random bits for (`seed`, `a`, `b`).
+    fn hash(seed: u64, a: u64, b: u64) -> u64 {
+        mix(mix(mix(seed) ^ a) ^ b)
+    }
+
+    /// `[0, 1)` from 53 bits.
+    fn unit(bits: u64) -> f64 {
+        (bits >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A uniform value in `[0, 1)` for row `index`.
+    pub fn uniform(seed: u64, index: i64) -> f64 {
+        unit(hash(seed, index as u64, 0))
+    }
+
+    /// A standard normal value for (`block`, `key`) (Box–Muller).
+    fn normal(seed: u64, block: u64, key: u64) -> f64 {
+        let u1 = 1.0 - unit(hash(seed, block, key << 1)); // (0, 1]: ln is finite
+        let u2 = unit(hash(seed, block, (key << 1) | 1));
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// A Gaussian random walk with step deviation `sigma`, pinned at 0 at every multiple
+    /// of [`BRIDGE_ROWS`], at row `index`: each block is a Brownian bridge drawn top-down
+    /// (Lévy's construction): a midpoint given its interval's two ends is normal around
+    /// their mean with variance `sigma² · len / 4`, so the value of any row takes 12
+    /// midpoints, and every row agrees with its neighbours as one walk would.
+    pub fn bridge(seed: u64, index: i64, sigma: f64) -> f64 {
+        let block = index.div_euclid(BRIDGE_ROWS) as u64;
+        let j = index.rem_euclid(BRIDGE_ROWS);
+        let (mut lo, mut hi, mut a, mut b) = (0_i64, BRIDGE_ROWS, 0.0_f64, 0.0_f64);
+        while lo != j {
+            let mid = lo + (hi - lo) / 2;
+            let sd = sigma * ((hi - lo) as f64).sqrt() / 2.0;
+            // Each interior index is the midpoint of exactly one interval: its key.
+            let m = (a + b) / 2.0 + sd * normal(seed, block, mid as u64);
+            if j < mid {
+                (hi, b) = (mid, m);
+            } else {
+                (lo, a) = (mid, m);
+            }
+        }
+        a
+    }
+}
+
 /// SplitMix64: a small, fast, well-mixed generator; plenty for synthetic signals.
 #[derive(Debug, Clone)]
 struct SplitMix64(u64);
 
 impl SplitMix64 {
     fn next_u64(&mut self) -> u64 {
+        let z = by_index::mix(self.0);
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        z
     }
 
     /// Uniform in `[0, 1)`.
@@ -605,6 +686,62 @@ mod tests {
         assert_eq!(w.value(0), 10.0);
         let next = w.value(1);
         assert!((next - 10.0).abs() <= 0.5 && next != 10.0);
+    }
+
+    #[test]
+    fn seeded_streams_opened_at_different_times_agree_row_for_row() {
+        for signal in [
+            Signal::Random { min: 2.0, max: 3.0 },
+            Signal::RandomWalk {
+                start: 5.0,
+                spread: 0.5,
+            },
+        ] {
+            let s = signal.spec(100, 10, Some(42), true);
+            // One process opened the stream an hour earlier than the other.
+            let mut early = SignalSource::new(&s, 42);
+            let mut late = SignalSource::new(&s, 42);
+            let hour = 3_600_000;
+            for t in (0..hour).step_by(100_000) {
+                early.value(1_700_000_000_000 + t);
+            }
+            for t in (hour..hour + 5_000).step_by(100) {
+                let t = 1_700_000_000_000 + t;
+                assert_eq!(
+                    early.value(t).to_bits(),
+                    late.value(t).to_bits(),
+                    "{signal:?}"
+                );
+            }
+            let other = signal.spec(100, 10, Some(43), true);
+            assert_ne!(
+                SignalSource::new(&other, 43).value(1_700_000_000_000),
+                SignalSource::new(&s, 42).value(1_700_000_000_000)
+            );
+        }
+    }
+
+    #[test]
+    fn a_seeded_walk_steps_like_the_unseeded_one_and_returns_to_start() {
+        let (start, spread) = (10.0, 0.5);
+        let s = Signal::RandomWalk { start, spread }.spec(100, 10, Some(7), true);
+        let mut w = SignalSource::new(&s, 7);
+        let block = by_index::BRIDGE_ROWS * 100;
+        let values: Vec<f64> = (0..20_000).map(|i| w.value(block + i * 100)).collect();
+        assert_eq!(values[0], start, "pinned at start at a block boundary");
+        let steps: Vec<f64> = values.windows(2).map(|p| p[1] - p[0]).collect();
+        let var = steps.iter().map(|d| d * d).sum::<f64>() / steps.len() as f64;
+        // A uniform step in [-spread, spread] has variance spread² / 3.
+        let want = spread * spread / 3.0;
+        assert!(
+            (var / want - 1.0).abs() < 0.05,
+            "step variance {var}, want {want}"
+        );
+        assert!(steps.iter().all(|d| d.abs() < 6.0 * want.sqrt()), "a jump");
+        // The last row of a block steps into the next block's pinned start smoothly.
+        let end = w.value(2 * block - 100);
+        assert!((end - start).abs() < 6.0 * want.sqrt(), "{end}");
+        assert_eq!(w.value(2 * block), start);
     }
 
     #[test]
