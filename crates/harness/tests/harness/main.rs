@@ -6,6 +6,7 @@ mod conformance;
 mod e2e;
 mod ha;
 mod hostile;
+mod hostile_engines;
 mod inproc;
 mod mqtt_e2e;
 mod nats_e2e;

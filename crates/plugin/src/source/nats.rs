@@ -301,6 +301,20 @@ fn check_subject(subject: &str) -> Result<(), String> {
     if tokens[0] == "_INBOX" {
         return Err("_INBOX subjects carry other clients' replies and are not read".into());
     }
+    // The server's API subjects carry other clients' requests (stream and consumer names,
+    // credentials of a KV client); JetStream's advisories ($JS.EVENT) stay readable.
+    let api = match tokens[0] {
+        "$JS" => tokens.get(1) != Some(&"EVENT"),
+        "$JSC" | "$SYS" | "$NRG" | "$G" => true,
+        _ => false,
+    };
+    if api {
+        return Err(format!(
+            "{} subjects are the server's own API (other clients' requests) and are not \
+             read; JetStream advisories ($JS.EVENT.>) are",
+            tokens[0]
+        ));
+    }
     Ok(())
 }
 
@@ -319,17 +333,7 @@ fn check_stream_name(name: &str) -> Result<(), String> {
 
 /// Whether `subject` matches `filter` (`*` one token, `>` one or more).
 pub fn subject_matches(filter: &str, subject: &str) -> bool {
-    let mut f = filter.split('.');
-    let mut s = subject.split('.');
-    loop {
-        match (f.next(), s.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
+    Syntax::NATS.covers(filter, subject)
 }
 
 /// How the plugin authenticates to the servers: at most one way.
@@ -992,7 +996,16 @@ async fn read_range(
     let deadline = req
         .deadline
         .min(Instant::now() + Duration::from_secs(req.limits.history_seconds));
-    let late = || PluginError::Source(format!("NATS: not connected to {}", conn.endpoint));
+    let late = || {
+        // Say why: the connection's last failure, or that it is still trying.
+        let why = match &lock(&conn.shared).link {
+            LinkState::Down { reason, .. } => reason.clone(),
+            _ => "timed out waiting for the connection (the server accepts but does not \
+                  answer, or is slow)"
+                .to_owned(),
+        };
+        PluginError::Source(format!("NATS: not connected to {}: {why}", conn.endpoint))
+    };
     let client = tokio::time::timeout_at(deadline, conn.client())
         .await
         .map_err(|_| late())??;
@@ -1133,7 +1146,7 @@ async fn check(
         }
         Err(_) => {
             return Err(format!(
-                "no answer from {endpoint} within {} s",
+                "no answer from {endpoint} within {} s (timed out)",
                 timeout.as_secs_f64()
             ))
         }
@@ -1260,6 +1273,9 @@ mod tests {
             assert_eq!(check_subject(ok), Ok(()), "{ok}");
         }
         for bad in [
+            "$JS.API.>",
+            "$JS.>",
+            "$SYS.ACCOUNT.x",
             "a..b",
             ".a",
             "a.",

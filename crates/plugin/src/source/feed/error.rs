@@ -8,7 +8,7 @@ pub(crate) enum FeedError {
     #[error("connection refused (nothing listens at that address)")]
     Refused,
     /// No answer in time.
-    #[error("no answer within {0} s")]
+    #[error("timed out: no answer within {0} s")]
     Timeout(u64),
     /// TLS could not be set up or the handshake failed.
     #[error("{0}")]
