@@ -1,0 +1,273 @@
+//! `cargo bench -p ringstream-harness --bench engines`: the engine sources through the real
+//! `gpx_ringstream` (release build), as Grafana runs it. Figures go to docs/PERFORMANCE.md
+//! ("Engines").
+//!
+//! 1. **QueryData of a 100 000-message range**: a JetStream stream holding `RANGE` messages
+//!    of 20-field JSON (the MQTT benchmark's payloads); QueryData with capacity and
+//!    maxDataPoints 100 000 over their time range, read from the stream: the median of
+//!    `RUNS` calls. Baseline in the same run: the same call on a 100 000-row signal ring.
+//! 2. **Engine → packets**: a publisher (its own thread) sends `MESSAGES` payloads to a
+//!    subject as fast as it can; the plugin reads them (JetStream: an ordered consumer; core
+//!    NATS: a subscription) and one RunStream (tick 100 ms) sends them as packets, whose
+//!    rows are counted. Rate = rows that reached packets / time from the first publish to
+//!    the last row. Publisher, server and plugin share the machine's cores.
+//!
+//! Options (environment): `MESSAGES` (default 200 000), `RANGE` (100 000), `RUNS` (5).
+//! Needs /usr/sbin/nats-server (`cargo xtask ci` installs it).
+
+#[path = "../tests/harness/plugin_exe.rs"]
+mod plugin_exe;
+#[path = "../tests/harness/servers.rs"]
+#[allow(dead_code)] // the tests use more of it than the benchmark
+mod servers;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, stream};
+use ringstream_harness::host::{DataSourceSettings, HostOptions, PluginHost, Query};
+use serde_json::json;
+
+use servers::NatsServer;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    i64::try_from(ms).expect("fits")
+}
+
+/// 20 fields: a timestamp, 13 numbers, 4 strings, 2 booleans, as crates/plugin/benches/mqtt.rs.
+fn payload(i: u64) -> Vec<u8> {
+    let x = i as f64;
+    format!(
+        concat!(
+            r#"{{"ts":{},"device":"press-{:03}","site":"plant-7","line":"line-1","status":"{}","#,
+            r#""temperature":{:.2},"pressure":{:.3},"humidity":{:.1},"vibration":{:.4},"rpm":{},"#,
+            r#""power_kw":{:.2},"voltage":{:.1},"current":{:.2},"flow":{:.3},"level":{:.1},"#,
+            r#""cycle":{},"errors":{},"uptime_s":{},"running":{},"alarm":{}}}"#
+        ),
+        1_700_000_000_000u64 + i,
+        i % 500,
+        if i.is_multiple_of(7) { "warming" } else { "ok" },
+        20.0 + (x * 0.01).sin() * 5.0,
+        1.013 + (x * 0.001).cos() * 0.01,
+        45.0 + (i % 100) as f64 * 0.1,
+        (x * 0.1).sin().abs() * 0.02,
+        1400 + i % 200,
+        72.5 + (i % 50) as f64 * 0.25,
+        229.0 + (i % 20) as f64 * 0.1,
+        31.5 + (i % 30) as f64 * 0.05,
+        12.0 + (x * 0.02).sin(),
+        80.0 - (i % 40) as f64 * 0.5,
+        i,
+        i % 3,
+        3600 + i,
+        !i.is_multiple_of(11),
+        i.is_multiple_of(97),
+    )
+    .into_bytes()
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let (messages, range, runs) = (
+        env("MESSAGES", 200_000),
+        env("RANGE", 100_000),
+        env("RUNS", 5),
+    );
+    let pool: Vec<Vec<u8>> = (0..1000).map(payload).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let server = NatsServer::start();
+        let client = server.client().await;
+        let js = jetstream::new(client.clone());
+        js.create_stream(stream::Config {
+            name: "BENCH".into(),
+            subjects: vec!["bench.>".into()],
+            ..stream::Config::default()
+        })
+        .await
+        .expect("the stream");
+        let mut host = PluginHost::start_with(
+            plugin_exe::plugin_exe(),
+            HostOptions {
+                // What the plugin can do, not the per-connection budget (50 000/s by default).
+                env: vec![(
+                    "GF_PLUGIN_FEED_MESSAGES_PER_SECOND".into(),
+                    "10000000".into(),
+                )],
+                call_timeout: Duration::from_secs(120),
+                ..HostOptions::default()
+            },
+        )
+        .await
+        .expect("the plugin starts");
+        host.set_settings(DataSourceSettings {
+            uid: "bench".into(),
+            json_data: json!({ "natsUrl": server.url() }),
+            ..DataSourceSettings::default()
+        });
+        println!("engines: the real plugin (release), nats-server -js on loopback");
+        query_range(&host, &js, &pool, range, runs).await;
+        to_packets(&host, &server, &pool, messages, true).await;
+        to_packets(&host, &server, &pool, messages, false).await;
+    });
+}
+
+/// Part 1: QueryData of a `range`-message JetStream range, and of a ring that size.
+async fn query_range(
+    host: &PluginHost,
+    js: &jetstream::Context,
+    pool: &[Vec<u8>],
+    range: usize,
+    runs: usize,
+) {
+    let from = now_ms() - 1_000;
+    for chunk in pool
+        .iter()
+        .cycle()
+        .take(range)
+        .collect::<Vec<_>>()
+        .chunks(1000)
+    {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            acks.push(
+                js.publish("bench.range", (*p).clone().into())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for ack in acks {
+            ack.await.expect("stored");
+        }
+    }
+    // Past the newest row either way: a ring keeps moving while it is measured.
+    let to = now_ms() + 600_000;
+    let time = |json: serde_json::Value, want: usize| {
+        let query = Query::new("A", json)
+            .with_time_range(from - 200_000_000, to)
+            .with_max_data_points(100_000);
+        async move {
+            let mut took = Vec::new();
+            for _ in 0..runs {
+                let started = Instant::now();
+                let answer = host
+                    .query_data(std::slice::from_ref(&query))
+                    .await
+                    .expect("QueryData");
+                took.push(started.elapsed());
+                let a = &answer["A"];
+                assert_eq!(a.error, None);
+                // A ring without a RunStream answers its published rows: what it held at
+                // creation, less those pushed out since.
+                let rows = a.frames[0].len();
+                assert!(
+                    rows <= want && rows >= want * 9 / 10,
+                    "{rows} rows of {want}"
+                );
+            }
+            median(took)
+        }
+    };
+    // The ring: a signal channel of 100 000 rows (its first QueryData makes the history).
+    let ring = json!({"signal": "counter", "tickMs": 10, "capacity": 100_000});
+    let _ = time(ring.clone(), 100_000).await;
+    let ring_time = time(ring, 100_000).await;
+    let engine = json!({"source": "nats", "subject": "bench.range", "stream": "BENCH",
+                        "capacity": 100_000});
+    let engine_time = time(engine, range.min(100_000)).await;
+    println!(
+        "  QueryData of {range} JetStream messages (20 fields): median {:.0} ms of {runs}; \
+         a 100 000-row ring (baseline, same run): {:.0} ms",
+        engine_time.as_secs_f64() * 1e3,
+        ring_time.as_secs_f64() * 1e3
+    );
+}
+
+/// Part 2: a flood into a subject, through the plugin, out as RunStream packets.
+async fn to_packets(
+    host: &PluginHost,
+    server: &NatsServer,
+    pool: &[Vec<u8>],
+    n: usize,
+    jetstream: bool,
+) {
+    let subject = if jetstream { "bench.js" } else { "core.flood" };
+    let mut query = json!({"source": "nats", "subject": subject, "tickMs": 100,
+                           "capacity": 100_000, "timePath": "ts"});
+    if jetstream {
+        query["stream"] = json!("BENCH");
+    }
+    let answer = host
+        .query_data(&[Query::new("A", query)])
+        .await
+        .expect("QueryData");
+    let channel = answer["A"].frames[0]
+        .channel()
+        .expect("a channel")
+        .to_owned();
+    let path = ringstream_harness::host::channel_path(&channel, "bench")
+        .expect("our channel")
+        .to_owned();
+    let mut packets = host.run_stream(&path).await.expect("RunStream");
+    let _schema = packets.next_within(Duration::from_secs(10)).await;
+    let url = server.url();
+    let pool = pool.to_vec();
+    let started = Instant::now();
+    let publisher = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let client = async_nats::connect(url).await.expect("publisher connects");
+            for i in 0..n {
+                client
+                    .publish(subject, pool[i % pool.len()].clone().into())
+                    .await
+                    .expect("publish");
+            }
+            client.flush().await.expect("flush");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+    });
+    let (mut received, mut count) = (0usize, 0usize);
+    while received < n {
+        match packets.next_within(Duration::from_secs(20)).await {
+            Ok(Some(packet)) => {
+                received += packet.rows();
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  {} -> rows -> packets: {:>9.0} msg/s ({received} of {n} rows in {count} packets, \
+         {secs:.2} s)",
+        if jetstream {
+            "JetStream (ordered consumer)"
+        } else {
+            "core NATS subject"
+        },
+        received as f64 / secs
+    );
+    drop(publisher); // detached: it ends with the process
+}
