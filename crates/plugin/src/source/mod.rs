@@ -146,6 +146,7 @@ pub(crate) mod feed;
 pub mod mqtt;
 pub mod nats;
 pub mod payload;
+pub mod redis;
 pub mod signal;
 pub mod websocket;
 
@@ -178,6 +179,7 @@ pub static SOURCES: &[&dyn SourceKind] = &[
     &mqtt::MQTT,
     &websocket::WEBSOCKET,
     &nats::NATS,
+    &redis::REDIS,
 ];
 
 /// A recorded stream's batching interval (see [`SourceKind::recorded`]): a query's default,
