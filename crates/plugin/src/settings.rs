@@ -159,7 +159,7 @@ pub const COMMON: &[Setting] = &[
             min: 0,
             max: limits::MAX_RETENTION_SECONDS,
         },
-        doc: "how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording \
+        doc: "how long a message feed's stream (MQTT, WebSocket, core NATS, Redis Pub/Sub) keeps recording \
               after its last viewer, so that a panel opened meanwhile shows what came; at \
               most the plugin's max_retention_seconds",
         repeat: None,

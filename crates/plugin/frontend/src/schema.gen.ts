@@ -482,7 +482,7 @@ export const settingsSchema = {
         },
         retentionSeconds: {
           description:
-            "how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds",
+            "how long a message feed's stream (MQTT, WebSocket, core NATS, Redis Pub/Sub) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds",
           maximum: 604800,
           minimum: 0,
           type: 'integer',
@@ -773,7 +773,7 @@ export interface RingstreamJsonData
    */
   redisUser?: string;
   /**
-   * how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds
+   * how long a message feed's stream (MQTT, WebSocket, core NATS, Redis Pub/Sub) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds
    */
   retentionSeconds?: number;
   /**
