@@ -300,3 +300,50 @@ async fn a_wrong_password_is_an_authentication_failure_that_never_shows_it() {
         health.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_editor_discovers_stream_keys_and_a_key_of_another_type_is_named() {
+    let server = RedisServer::start();
+    let mut conn = server.client();
+    add(&mut conn, "sensor:1", 0..1);
+    add(&mut conn, "sensor:2", 0..1);
+    add(&mut conn, "other", 0..1);
+    let _: () = redis::cmd("SET")
+        .arg("sensor:text")
+        .arg("hello")
+        .query(&mut conn)
+        .expect("SET");
+    let host = plugin_on(&server, "e2e-redis-topics").await;
+    let (status, body) = host
+        .call_resource("GET", "topics?source=redis&filter=sensor%3A*&limit=10", b"")
+        .await
+        .expect("CallResource");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["topics"],
+        json!(["sensor:1", "sensor:2"]),
+        "streams only"
+    );
+    assert_eq!(body["truncated"], false);
+    let (_, body) = host
+        .call_resource("GET", "topics?source=redis&limit=1", b"")
+        .await
+        .expect("CallResource");
+    assert_eq!(body["topics"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["truncated"], true);
+    let (status, body) = host
+        .call_resource("GET", "topics?source=redis&filter=a%20b", b"")
+        .await
+        .expect("CallResource");
+    assert_eq!(
+        (status, body["field"].clone()),
+        (400, json!("filter")),
+        "{body}"
+    );
+
+    let query = Query::new("A", json!({"source": "redis", "key": "sensor:text"}))
+        .with_time_range(now_ms() - 60_000, now_ms());
+    let result = host.query_data(&[query]).await.expect("QueryData");
+    let error = result["A"].error.clone().unwrap_or_default();
+    assert!(error.contains("holds a string, not a stream"), "{error}");
+}

@@ -110,6 +110,9 @@ pub const READ_COUNT: usize = 128;
 pub const RANGE_BATCH: usize = 512;
 /// Pushed Pub/Sub messages the connection holds before it drops (and counts) them.
 pub const PUBSUB_QUEUE: usize = 1024;
+/// How often a quiet Pub/Sub connection PINGs, so that a dead server is noticed (a
+/// subscriber otherwise sends nothing).
+pub const PUBSUB_PING: Duration = Duration::from_secs(15);
 /// Highest `redisDatabase`.
 pub const MAX_DATABASE: u64 = 65_535;
 /// Keys a discovery or health `SCAN` asks for per call.
@@ -1150,7 +1153,7 @@ async fn start_stream(
         history_end,
     })
     .await;
-    conn.follow(id, start - 1).await;
+    conn.follow(id, start.saturating_sub(1)).await;
     Ok(())
 }
 
@@ -1214,6 +1217,8 @@ async fn read_pubsub(
     mut pushed: mpsc::Receiver<redis::PushInfo>,
 ) -> FeedError {
     let mut subscribed: HashSet<(String, bool)> = HashSet::new();
+    let mut ping = tokio::time::interval(PUBSUB_PING);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wanted: HashSet<(String, bool)> = lock(&t.shared)
             .subs
@@ -1248,6 +1253,13 @@ async fn read_pubsub(
             let info = tokio::select! {
                 info = pushed.recv() => info,
                 () = t.wake.notified() => break,
+                _ = ping.tick() => {
+                    let pong: Result<Value, _> = redis::cmd("PING").query_async(&mut conn).await;
+                    if let Err(e) = pong {
+                        return describe(&e);
+                    }
+                    continue;
+                }
             };
             let Some(info) = info else {
                 return FeedError::Closed(None);
