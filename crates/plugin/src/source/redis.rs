@@ -2,12 +2,12 @@
 //! messages of Redis Pub/Sub channels, live.
 //!
 //! The client is `redis-rs` (maintained by Redis Inc., the most used Rust client, on tokio).
-//! The plugin opens TCP and TLS itself ([`feed::dial`], with the data source's TLS settings,
+//! The plugin opens TCP and TLS itself (`feed::dial`, with the data source's TLS settings,
 //! to the configured host only) and hands the byte stream to the client, so that its own
-//! URL handling never sees a password and its errors are rendered here ([`describe`]).
+//! URL handling never sees a password; its errors become `FeedError`s here (`describe`).
 //!
 //! Per data source instance and settings version, shared by all its channels:
-//! - **streams** (`key`): one command connection (XREVRANGE, XRANGE, CLIENT UNBLOCK) and one
+//! - **streams** (`key`): one command connection (XREVRANGE, TYPE, CLIENT UNBLOCK) and one
 //!   blocking reader that runs a single `XREAD BLOCK` over every key the instance's channels
 //!   follow, each from the last id it served. A channel starts at the stream's last
 //!   `capacity` entries (with backfill) or after its newest, and says so

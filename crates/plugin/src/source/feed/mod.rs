@@ -1,9 +1,10 @@
-//! What the MQTT and WebSocket sources share, one module a job: [`Message`] and
+//! What the message feeds (MQTT, WebSocket, NATS, Redis) share, one module a job: [`Message`] and
 //! [`Delivery`] (what a connection hands its channels), `queue` (bounded queues and the
 //! per-connection rate), `fanout` (a connection's channels and their latest values),
 //! `consumer` (the channel side that turns deliveries into rows and notices), `link`
 //! (up/down reporting), `backoff`, `registry` (one connection shared by its channels),
-//! `tls` and `dial` (TCP and TLS to the configured endpoint) and [`FeedError`] (why a connection failed).
+//! `tls`, `dial` (TCP and TLS to the configured endpoint) and [`FeedError`] (why a
+//! connection failed).
 //!
 //! A connection task (one per MQTT data source instance, one per WebSocket URL) reads the
 //! network and hands each channel's [`consume`] loop its [`Delivery`]s through a [`queue`]
