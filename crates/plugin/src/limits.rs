@@ -149,7 +149,8 @@ limits! {
     max_packet_kb = 1024, 64 ..= 65536, "KiB";
     /// Latest value per topic an MQTT connection keeps for channels that join later.
     mqtt_latest_values_kb = 1024, 0 ..= 65536, "KiB";
-    /// Messages one QueryData reads from an engine's history (NATS JetStream) for one range.
+    /// Messages one QueryData reads from an engine's history (NATS JetStream, Redis streams) for
+    /// one range.
     history_scan_messages = 1000000, 1000 ..= 100000000, "messages";
     /// How long one QueryData reads an engine's history before it answers with what it has.
     history_seconds = 10, 1 ..= 300, "s";

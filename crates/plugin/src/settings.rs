@@ -159,7 +159,7 @@ pub const COMMON: &[Setting] = &[
             min: 0,
             max: limits::MAX_RETENTION_SECONDS,
         },
-        doc: "how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording \
+        doc: "how long a message feed's stream (MQTT, WebSocket, core NATS, Redis Pub/Sub) keeps recording \
               after its last viewer, so that a panel opened meanwhile shows what came; at \
               most the plugin's max_retention_seconds",
         repeat: None,
@@ -887,6 +887,19 @@ mod tests {
         let ws = crate::source::websocket::spec("/any", &Default::default(), 100, 10, false);
         assert!(s.allows(&ws).is_ok());
         assert!(s.allows(&crate::query::StreamSpec::default()).is_ok());
+        // Redis: one list for stream keys and channels; a channel pattern needs a `*`.
+        let s = parse(r#"{"redisUrl":"redis://h","redisAllow":"sensor:*"}"#, &[]).unwrap();
+        let redis = |json: &str| crate::query::StreamSpec::from_json_bytes(json.as_bytes());
+        assert!(s
+            .allows(&redis(r#"{"source":"redis","key":"sensor:1"}"#).unwrap())
+            .is_ok());
+        assert!(s
+            .allows(&redis(r#"{"source":"redis","channel":"sensor:?"}"#).unwrap())
+            .is_ok());
+        let e = s
+            .allows(&redis(r#"{"source":"redis","channel":"*"}"#).unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("`channel`"), "{e}");
         let e = parse(r#"{"mqttAllow":"ok, a/#/b"}"#, &[]).unwrap_err();
         assert_eq!(e.field, "mqttAllow");
         assert!(e.problem.starts_with("\"a/#/b\": "), "{}", e.problem);

@@ -10,7 +10,7 @@ use ringstream_harness::host::{DataSourceSettings, PluginHost, Query, User};
 use serde_json::json;
 
 use crate::plugin_exe::plugin_exe;
-use crate::servers::NatsServer;
+use crate::servers::{NatsServer, RedisServer};
 
 fn now_ms() -> i64 {
     i64::try_from(
@@ -101,6 +101,65 @@ async fn alert_rules_on_jetstream_read_the_range_from_the_stream_at_every_evalua
     );
 
     // A plugin restart loses nothing an alert rule reads.
+    host.restart().await.expect("the plugin restarts");
+    let third = evaluate(&host, query, 10 * 60_000).await;
+    assert_eq!(third, second);
+}
+
+/// XADDs `n i` to `key` for each `i` of `ns`.
+fn xadd(conn: &mut redis::Connection, key: &str, ns: std::ops::Range<i32>) {
+    for n in ns {
+        let _: String = redis::cmd("XADD")
+            .arg(key)
+            .arg("*")
+            .arg("n")
+            .arg(n)
+            .query(conn)
+            .expect("XADD");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_on_a_redis_stream_read_the_range_from_the_stream_without_any_run_stream() {
+    let server = RedisServer::start();
+    let mut conn = server.client();
+    xadd(&mut conn, "line:1:pressure", 0..20);
+    let mut host = PluginHost::start(plugin_exe())
+        .await
+        .expect("the plugin starts");
+    host.set_settings(DataSourceSettings {
+        uid: "alert-redis".into(),
+        json_data: json!({ "redisUrl": server.url() }),
+        ..DataSourceSettings::default()
+    });
+    host.set_user(scheduler());
+    let query = json!({"source": "redis", "key": "line:1:pressure"});
+    let first = evaluate(&host, query.clone(), 10 * 60_000).await;
+    assert_eq!(
+        first,
+        (0..20).map(f64::from).collect::<Vec<_>>(),
+        "the stored range"
+    );
+
+    xadd(&mut conn, "line:1:pressure", 20..25);
+    let second = evaluate(&host, query.clone(), 10 * 60_000).await;
+    assert_eq!(
+        second,
+        (0..25).map(f64::from).collect::<Vec<_>>(),
+        "the next evaluation sees what came since"
+    );
+    // A range that ends before the stream's entries holds none of them.
+    let now = now_ms();
+    let old = Query::new("A", query.clone())
+        .with_time_range(now - 20 * 60_000, now - 10 * 60_000)
+        .with_max_data_points(43_200);
+    let result = host
+        .query_data_as_alert(&[old], "rule-1")
+        .await
+        .expect("QueryData answers");
+    let rows = result["A"].frames.first().map_or(0, |f| f.len());
+    assert_eq!(rows, 0, "{:?}", result["A"]);
+
     host.restart().await.expect("the plugin restarts");
     let third = evaluate(&host, query, 10 * 60_000).await;
     assert_eq!(third, second);

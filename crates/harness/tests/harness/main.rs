@@ -13,6 +13,7 @@ mod nats_e2e;
 mod panel;
 mod plugin_exe;
 mod props;
+mod redis_e2e;
 mod resources;
 mod roundtrip;
 mod servers;

@@ -1,6 +1,7 @@
 //! Real servers for the end-to-end tests, each on a free loopback port of its own (never a
 //! system service's standard port): Debian's mosquitto, a fast MQTT publisher (rumqttc), and
-//! a WebSocket feed server (tokio-tungstenite) that counts its connections.
+//! a WebSocket feed server (tokio-tungstenite) that counts its connections, nats-server and
+//! redis-server.
 //! `cargo xtask ci` installs mosquitto and its clients when they are missing.
 
 use std::path::PathBuf;
@@ -418,6 +419,132 @@ impl NatsServer {
 }
 
 impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis server (Debian's `redis-server`) on a free loopback port, its files in a folder
+/// of its own that outlives restarts; killed on drop.
+pub(crate) struct RedisServer {
+    pub(crate) port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    password: Option<String>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// No persistence, no password.
+    pub(crate) fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// With more options (later ones win): `["--appendonly", "yes"]` to keep every write
+    /// across a restart, `["--requirepass", "…"]` for a password.
+    pub(crate) fn start_with(extra: &[&str]) -> RedisServer {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "ringstream-e2e-redis-{}-{port}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            // Every write on disk before it is acknowledged: a kill loses none.
+            "--appendfsync",
+            "always",
+            "--dir",
+            &dir.display().to_string(),
+            "--logfile",
+            "redis.log",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let password = extra
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| extra.get(i + 1))
+            .map(|p| (*p).to_owned());
+        let mut server = RedisServer {
+            port,
+            dir,
+            args,
+            password,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (after [`stop`](Self::stop)) on the same port and folder; returns
+    /// once it answers PING (its data loaded).
+    pub(crate) fn restart(&mut self) {
+        let child = Command::new("/usr/bin/redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("/usr/bin/redis-server (cargo xtask ci installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ready = self
+                .try_client()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok();
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it (SIGKILL: what is not on disk is lost).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn try_client(&self) -> redis::RedisResult<redis::Connection> {
+        let mut info = redis::RedisConnectionInfo::default();
+        if let Some(p) = &self.password {
+            info = info.set_password(p);
+        }
+        let addr = redis::ConnectionAddr::Tcp("127.0.0.1".into(), self.port);
+        let client = redis::Client::open(
+            redis::IntoConnectionInfo::into_connection_info(addr)?.set_redis_settings(info),
+        )?;
+        client.get_connection_with_timeout(WAIT)
+    }
+
+    /// A client of it (with its password).
+    pub(crate) fn client(&self) -> redis::Connection {
+        self.try_client().expect("a Redis client connects")
+    }
+}
+
+impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);

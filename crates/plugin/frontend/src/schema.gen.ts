@@ -312,6 +312,47 @@ export const querySchema = {
         tail: { marker: 'subject', param: 'subject' },
       },
     },
+    {
+      description: "a Redis Stream on the data source's server with its history, or Pub/Sub channels live",
+      properties: {
+        channel: {
+          description:
+            'a Pub/Sub channel, or a pattern with * ? [ ] (alerts.*: one series per channel): live only; set key or channel',
+          maxLength: 256,
+          type: 'string',
+        },
+        fields: {
+          description: 'the flattened keys to keep; empty: all',
+          items: { maxLength: 128, minLength: 1, type: 'string' },
+          maxItems: 32,
+          type: 'array',
+          uniqueItems: true,
+        },
+        key: {
+          description:
+            "a Redis Stream's key (sensor:1): the panel's whole time range from its entries, then the new ones; set key or channel",
+          maxLength: 256,
+          type: 'string',
+        },
+        source: { const: 'redis' },
+        timePath: {
+          description:
+            "the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time",
+          maxLength: 128,
+          type: 'string',
+        },
+      },
+      required: ['source'],
+      title: 'redis',
+      'x-displayName': 'Redis',
+      'x-needsConnection': true,
+      'x-order': ['key', 'channel', 'timePath', 'fields'],
+      'x-path': {
+        order: ['tickMs', 'capacity', 'backfill', 'key', 'channel', 'timePath', 'fields'],
+        segment: 'redis',
+        tail: null,
+      },
+    },
   ],
   properties: {
     backfill: {
@@ -331,7 +372,7 @@ export const querySchema = {
     source: {
       default: 'signal',
       description: "where the stream's rows come from",
-      enum: ['signal', 'mqtt', 'websocket', 'nats'],
+      enum: ['signal', 'mqtt', 'websocket', 'nats', 'redis'],
       type: 'string',
     },
     tickMs: {
@@ -432,9 +473,38 @@ export const settingsSchema = {
           type: 'string',
           'x-section': 'nats',
         },
+        redisAllow: {
+          description:
+            "stream keys and Pub/Sub channels queries may read (one per line, at most 64; * any characters, e.g. sensor:*): a query's key, or its channel pattern, must lie within one of them; empty: any",
+          maxLength: 16384,
+          type: 'string',
+          'x-section': 'redis',
+        },
+        redisDatabase: {
+          description: 'the database number (SELECT); default 0',
+          maximum: 65535,
+          minimum: 0,
+          type: 'integer',
+          'x-section': 'redis',
+        },
+        redisUrl: {
+          description:
+            'the server: redis://host[:6379], or rediss://host[:6379] for TLS; one server (no cluster), no credentials in the URL',
+          format: 'uri',
+          maxLength: 2048,
+          type: 'string',
+          'x-schemes': ['redis', 'rediss'],
+          'x-section': 'redis',
+        },
+        redisUser: {
+          description: 'ACL user name; empty: the default user',
+          maxLength: 256,
+          type: 'string',
+          'x-section': 'redis',
+        },
         retentionSeconds: {
           description:
-            "how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds",
+            "how long a message feed's stream (MQTT, WebSocket, core NATS, Redis Pub/Sub) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds",
           maximum: 604800,
           minimum: 0,
           type: 'integer',
@@ -539,6 +609,13 @@ export const settingsSchema = {
           'x-section': 'nats',
           'x-secure': true,
         },
+        redisPassword: {
+          description: 'password (of redisUser, or requirepass)',
+          maxLength: 8192,
+          type: 'string',
+          'x-section': 'redis',
+          'x-secure': true,
+        },
         tlsCACert: {
           description: 'PEM CA certificate(s): one or more -----BEGIN CERTIFICATE----- blocks',
           maxLength: 262144,
@@ -569,7 +646,7 @@ export const settingsSchema = {
 } as const;
 
 /** where the stream's rows come from */
-export type Source = 'signal' | 'mqtt' | 'websocket' | 'nats';
+export type Source = 'signal' | 'mqtt' | 'websocket' | 'nats' | 'redis';
 
 /** which signal */
 export type SignalKind = 'random_walk' | 'random' | 'sine' | 'square' | 'sawtooth' | 'counter';
@@ -587,7 +664,7 @@ export interface RingstreamQuery extends DataQuery {
   /**
    * where the stream's rows come from
    */
-  source?: 'signal' | 'mqtt' | 'websocket' | 'nats';
+  source?: 'signal' | 'mqtt' | 'websocket' | 'nats' | 'redis';
   /**
    * milliseconds between rows (signals); for message feeds, between packets: rows arriving faster are batched into at most one packet per tickMs (ms)
    */
@@ -643,12 +720,14 @@ export interface RingstreamQuery extends DataQuery {
    * mqtt: the flattened keys to keep; empty: all
    * websocket: the flattened keys to keep; empty: all
    * nats: the flattened keys to keep; empty: all
+   * redis: the flattened keys to keep; empty: all
    */
   fields?: string[];
   /**
    * mqtt: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
    * websocket: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
    * nats: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
+   * redis: the (flattened, .-joined) key holding each message's timestamp: epoch s, ms, µs or ns, or RFC 3339; empty: the arrival time
    */
   timePath?: string;
   /**
@@ -667,6 +746,14 @@ export interface RingstreamQuery extends DataQuery {
    * nats: a NATS subject: tokens split by ., * a whole token, > the whole rest (last token only); not _INBOX.…
    */
   subject?: string;
+  /**
+   * redis: a Pub/Sub channel, or a pattern with * ? [ ] (alerts.*: one series per channel): live only; set key or channel
+   */
+  channel?: string;
+  /**
+   * redis: a Redis Stream's key (sensor:1): the panel's whole time range from its entries, then the new ones; set key or channel
+   */
+  key?: string;
 }
 
 /** The data source's jsonData (stored as is). */
@@ -711,7 +798,23 @@ export interface RingstreamJsonData
    */
   natsUser?: string;
   /**
-   * how long a message feed's stream (MQTT, WebSocket, core NATS) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds
+   * stream keys and Pub/Sub channels queries may read (one per line, at most 64; * any characters, e.g. sensor:*): a query's key, or its channel pattern, must lie within one of them; empty: any
+   */
+  redisAllow?: string;
+  /**
+   * the database number (SELECT); default 0
+   */
+  redisDatabase?: number;
+  /**
+   * the server: redis://host[:6379], or rediss://host[:6379] for TLS; one server (no cluster), no credentials in the URL
+   */
+  redisUrl?: string;
+  /**
+   * ACL user name; empty: the default user
+   */
+  redisUser?: string;
+  /**
+   * how long a message feed's stream (MQTT, WebSocket, core NATS, Redis Pub/Sub) keeps recording after its last viewer, so that a panel opened meanwhile shows what came; at most the plugin's max_retention_seconds
    */
   retentionSeconds?: number;
   /**
@@ -768,6 +871,10 @@ export interface RingstreamSecureJsonData extends Partial<
    * an authentication token, instead of a user
    */
   natsToken?: string;
+  /**
+   * password (of redisUser, or requirepass)
+   */
+  redisPassword?: string;
   /**
    * PEM CA certificate(s): one or more -----BEGIN CERTIFICATE----- blocks
    */

@@ -9,8 +9,9 @@
 //!   fields, set notices, say what it holds) — never the ring itself.
 //! - The sources: [`signal`] (synthetic signals, with history), [`mqtt`] (an MQTT topic filter
 //!   on the data source's broker), [`websocket`] (a feed on the data source's WebSocket
-//!   server). The two message feeds share [`payload`] (payloads to rows) and `feed`
-//!   (connections shared through a registry, reconnects, notices, TLS).
+//!   server), [`nats`] (NATS subjects, JetStream streams with history), [`redis`] (Redis
+//!   Streams with history, Pub/Sub channels). The message feeds share [`payload`] (payloads
+//!   to rows) and `feed` (connections shared through a registry, reconnects, notices, TLS).
 //!
 //! Architecture invariant: a source module depends only on this module's API, the frame
 //! crate and its own settings section; the hub and the services know sources only through
@@ -147,6 +148,7 @@ pub(crate) mod feed;
 pub mod mqtt;
 pub mod nats;
 pub mod payload;
+pub mod redis;
 pub mod signal;
 pub mod websocket;
 
@@ -179,6 +181,7 @@ pub static SOURCES: &[&dyn SourceKind] = &[
     &mqtt::MQTT,
     &websocket::WEBSOCKET,
     &nats::NATS,
+    &redis::REDIS,
 ];
 
 /// A recorded stream's batching interval (see [`SourceKind::recorded`]): a query's default,

@@ -37,7 +37,7 @@ use async_nats::jetstream::{
 };
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event, ServerAddr, ServerError};
 use futures_util::StreamExt;
-use ringstream_frame::{AppendMode, Field, Notice, RingFrame, Severity};
+use ringstream_frame::{AppendMode, Field, RingFrame};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -1053,11 +1053,15 @@ async fn read_range(
                 break;
             }
             if scanned >= limit {
-                notices.push(cut_notice(scanned, "history_scan_messages"));
+                notices.push(feed::range_cut_notice(
+                    scanned,
+                    "history_scan_messages",
+                    false,
+                ));
                 break;
             }
             let Ok(next) = tokio::time::timeout_at(deadline, messages.next()).await else {
-                notices.push(cut_notice(scanned, "history_seconds"));
+                notices.push(feed::range_cut_notice(scanned, "history_seconds", false));
                 break;
             };
             let Some(m) = next else { break };
@@ -1090,18 +1094,6 @@ async fn read_range(
     }
     ring.meta_mut().notices = notices;
     Ok(ring)
-}
-
-/// The notice of a range read cut by a limit.
-fn cut_notice(scanned: u64, limit: &str) -> Notice {
-    Notice {
-        severity: Severity::Warning,
-        text: format!(
-            "The time range was read only up to its {scanned}th message (`{limit}`, \
-             [plugin.seed-ringstream-datasource] in grafana.ini): narrow the time range to \
-             see its end."
-        ),
-    }
 }
 
 /// What went wrong connecting, in words, without secrets.
@@ -1162,7 +1154,7 @@ async fn check(
         let mut listing = js.stream_names();
         while let Some(name) = listing.next().await {
             names.push(name.map_err(|e| e.to_string())?);
-            if names.len() == MAX_LISTED {
+            if names.len() == feed::MAX_LISTED {
                 break;
             }
         }
@@ -1173,7 +1165,7 @@ async fn check(
         Ok(Ok(names)) if names.is_empty() => "JetStream: no streams yet".to_owned(),
         Ok(Ok(names)) => format!(
             "JetStream: {} ({})",
-            plural(names.len(), "stream"),
+            feed::count_listed(names.len(), "stream"),
             names.join(", ")
         ),
         Ok(Err(e)) => {
@@ -1188,19 +1180,6 @@ async fn check(
         server.version
     )
     .replace("  ", " "))
-}
-
-/// Streams a health message lists at most.
-const MAX_LISTED: usize = 20;
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else if n == MAX_LISTED {
-        format!("{n}+ {what}s")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 /// The configured server the client reached (by port and host), or the list.

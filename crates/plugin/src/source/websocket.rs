@@ -23,7 +23,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ringstream_frame::Field;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -665,7 +664,7 @@ async fn drive(
 
 /// Reads messages until the connection ends; returns why it ended.
 async fn read(
-    mut stream: WebSocketStream<Box<dyn Io>>,
+    mut stream: WebSocketStream<Box<dyn feed::Io>>,
     subs: &Mutex<Subscribers>,
     topic: &Arc<str>,
     clock: &dyn Clock,
@@ -733,23 +732,13 @@ impl feed::Link for Subscribers {
     }
 }
 
-/// A byte stream: plain TCP or TLS over it.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-impl std::fmt::Debug for dyn Io {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Io")
-    }
-}
-
 /// Opens TCP (and TLS for `wss://`) to the configured host and runs the handshake with
 /// the configured headers.
 async fn connect(
     url: &str,
     ws: &WebSocketSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<WebSocketStream<Box<dyn Io>>, FeedError> {
+) -> Result<WebSocketStream<Box<dyn feed::Io>>, FeedError> {
     let mut request = url
         .into_client_request()
         .map_err(|e| FeedError::Protocol(format!("invalid URL: {e}")))?;
@@ -762,28 +751,7 @@ async fn connect(
         value.set_sensitive(true);
         request.headers_mut().insert(name, value);
     }
-    let tcp = tokio::net::TcpStream::connect((ws.endpoint.host.as_str(), ws.endpoint.port))
-        .await
-        .map_err(|e| FeedError::io(&e))?;
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = match tls {
-        None => Box::new(tcp),
-        Some(config) => {
-            let name = rustls::pki_types::ServerName::try_from(ws.endpoint.host.clone()).map_err(
-                |_| {
-                    FeedError::Tls(format!(
-                        "{:?} is not a valid TLS server name",
-                        ws.endpoint.host
-                    ))
-                },
-            )?;
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| FeedError::Tls(format!("TLS handshake failed: {e}")))?;
-            Box::new(stream)
-        }
-    };
+    let io = feed::dial(&ws.endpoint, tls).await?;
     let config = WebSocketConfig {
         max_message_size: Some(MAX_MESSAGE_BYTES),
         max_frame_size: Some(MAX_MESSAGE_BYTES),

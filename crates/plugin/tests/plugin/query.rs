@@ -75,7 +75,7 @@ fn an_unknown_source_names_the_allowed_ones() {
         (field.as_str(), problem.as_str()),
         (
             "source",
-            "unknown value \"kafka\"; allowed: signal, mqtt, websocket, nats"
+            "unknown value \"kafka\"; allowed: signal, mqtt, websocket, nats, redis"
         )
     );
 }

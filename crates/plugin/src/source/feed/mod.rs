@@ -1,9 +1,10 @@
-//! What the MQTT and WebSocket sources share, one module a job: [`Message`] and
+//! What the message feeds (MQTT, WebSocket, NATS, Redis) share, one module a job: [`Message`] and
 //! [`Delivery`] (what a connection hands its channels), `queue` (bounded queues and the
 //! per-connection rate), `fanout` (a connection's channels and their latest values),
 //! `consumer` (the channel side that turns deliveries into rows and notices), `link`
 //! (up/down reporting), `backoff`, `registry` (one connection shared by its channels),
-//! `tls` and [`FeedError`] (why a connection failed).
+//! `tls`, `dial` (TCP and TLS to the configured endpoint) and [`FeedError`] (why a
+//! connection failed).
 //!
 //! A connection task (one per MQTT data source instance, one per WebSocket URL) reads the
 //! network and hands each channel's [`consume`] loop its [`Delivery`]s through a [`queue`]
@@ -19,6 +20,7 @@
 
 mod backoff;
 mod consumer;
+mod dial;
 mod error;
 mod fanout;
 mod link;
@@ -34,6 +36,7 @@ use bytes::Bytes;
 
 pub(crate) use backoff::{Backoff, BACKOFF_RESET_AFTER};
 pub(crate) use consumer::{consume, stats_notice, FeedLabel};
+pub(crate) use dial::{dial, Io};
 pub(crate) use error::FeedError;
 pub(crate) use fanout::Fanout;
 pub(crate) use link::{report_down, report_up, Link, LinkState};
@@ -42,6 +45,40 @@ pub(crate) use registry::Registry;
 pub(crate) use tls::tls_config;
 
 use super::payload::MAX_PAYLOAD_BYTES;
+
+/// Names a health message lists at most (streams, keys).
+pub(crate) const MAX_LISTED: usize = 20;
+
+/// `1 stream`, `3 streams`, or `20+ streams` when the list stopped at [`MAX_LISTED`].
+pub(crate) fn count_listed(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        MAX_LISTED => format!("{n}+ {what}s"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
+/// The notice of an engine's range read cut by a limit after `read` messages: read from
+/// the range's start (its end is missing) or, `backwards`, from its end (its start is).
+pub(crate) fn range_cut_notice(
+    read: u64,
+    limit: &str,
+    backwards: bool,
+) -> ringstream_frame::Notice {
+    let (how, missing) = if backwards {
+        ("back to its", "start")
+    } else {
+        ("up to its", "end")
+    };
+    ringstream_frame::Notice {
+        severity: ringstream_frame::Severity::Warning,
+        text: format!(
+            "The time range was read only {how} {read}th message (`{limit}`, \
+             [plugin.seed-ringstream-datasource] in grafana.ini): narrow the time range to \
+             see its {missing}."
+        ),
+    }
+}
 
 /// Connect (TCP, TLS and handshake) timeout.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
