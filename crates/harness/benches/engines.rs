@@ -21,27 +21,19 @@ mod plugin_exe;
 #[allow(dead_code)] // the tests use more of it than the benchmark
 mod servers;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
 use ringstream_harness::host::{DataSourceSettings, HostOptions, PluginHost, Query};
 use serde_json::json;
 
-use servers::NatsServer;
+use servers::{now_ms, NatsServer};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn now_ms() -> i64 {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis();
-    i64::try_from(ms).expect("fits")
 }
 
 /// 20 fields: a timestamp, 13 numbers, 4 strings, 2 booleans, as crates/plugin/benches/mqtt.rs.

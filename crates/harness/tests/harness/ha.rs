@@ -1,6 +1,6 @@
 //! Two plugin processes, as two nodes of an HA Grafana run them: each answers the same query
 //! with the same rows, for the sources whose rows do not depend on the process — seeded
-//! signals (functions of seed and time) and JetStream (read from the stream).
+//! signals (functions of seed and time), JetStream and Redis streams (read from the engine).
 
 use std::time::Duration;
 
@@ -8,9 +8,10 @@ use ringstream_harness::host::{PluginHost, Query};
 use ringstream_harness::query_frame::QueryFrame;
 use serde_json::json;
 
-use crate::nats_e2e::{make_stream, now_ms, plugin_on, publish};
+use crate::nats_e2e::{make_stream, plugin_on, publish};
 use crate::plugin_exe::plugin_exe;
-use crate::servers::NatsServer;
+use crate::redis_e2e::{add, plugin_on as redis_plugin_on};
+use crate::servers::{now_ms, NatsServer, RedisServer};
 
 /// Each frame's (time, value) cells, bit for bit.
 fn cells(frame: &QueryFrame, value: &str) -> Vec<(u64, u64)> {
@@ -99,4 +100,37 @@ async fn two_plugin_processes_answer_a_jetstream_range_with_the_same_rows() {
             "{name}: times differ"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_plugin_processes_answer_a_redis_stream_range_with_the_same_rows() {
+    let server = RedisServer::start();
+    let mut conn = server.client();
+    let from = now_ms() - 1_000;
+    add(&mut conn, "sensor:1", 0..50);
+    let first = redis_plugin_on(&server, "ha").await;
+    let query = Query::new(
+        "A",
+        json!({"source": "redis", "key": "sensor:1", "capacity": 1000}),
+    )
+    .with_time_range(from, now_ms() + 1_000);
+    let early = first
+        .query_data(std::slice::from_ref(&query))
+        .await
+        .unwrap();
+    assert_eq!(early["A"].frames[0].numbers("n").unwrap().len(), 50);
+    add(&mut conn, "sensor:1", 50..60);
+    let second = redis_plugin_on(&server, "ha").await;
+    let query = query.with_time_range(from, now_ms() + 1_000);
+    let mut answers = Vec::new();
+    for host in [&first, &second] {
+        let alert = host
+            .query_data_as_alert(std::slice::from_ref(&query), "rule")
+            .await;
+        let frame = alert.unwrap()["A"].frames[0].clone();
+        let want: Vec<f64> = (0..60).map(f64::from).collect();
+        assert_eq!(frame.numbers("n").unwrap(), want);
+        answers.push(cells(&frame, "n"));
+    }
+    assert!(answers[0] == answers[1], "the nodes disagree on row times");
 }

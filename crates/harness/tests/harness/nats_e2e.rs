@@ -3,7 +3,7 @@
 //! `async-nats` client, and what a panel shows.
 //! `cargo xtask ci` installs nats-server when it is missing.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use ringstream_harness::host::{DataSourceSettings, HealthStatus, LivePanel, PluginHost, Query};
@@ -11,19 +11,9 @@ use ringstream_harness::panel::buffer_options;
 use serde_json::json;
 
 use crate::plugin_exe::plugin_exe;
-use crate::servers::NatsServer;
+use crate::servers::{now_ms, NatsServer};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-pub(crate) fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits")
-}
 
 /// A JetStream stream `name` on `subjects`, made with the server's defaults (file storage).
 pub(crate) async fn make_stream(

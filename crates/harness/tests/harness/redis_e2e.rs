@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ringstream_harness::host::{DataSourceSettings, HealthStatus, LivePanel, PluginHost, Query};
 use ringstream_harness::panel::buffer_options;
@@ -13,22 +13,12 @@ use ringstream_harness::query_frame::{Cell, QueryFrame};
 use serde_json::json;
 
 use crate::plugin_exe::plugin_exe;
-use crate::servers::RedisServer;
+use crate::servers::{now_ms, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits")
-}
-
 /// XADDs `n i` to `key` for each `i` of `ns`.
-fn add(conn: &mut redis::Connection, key: &str, ns: std::ops::Range<i64>) {
+pub(crate) fn add(conn: &mut redis::Connection, key: &str, ns: std::ops::Range<i64>) {
     for n in ns {
         let _: String = redis::cmd("XADD")
             .arg(key)
@@ -40,7 +30,7 @@ fn add(conn: &mut redis::Connection, key: &str, ns: std::ops::Range<i64>) {
     }
 }
 
-async fn plugin_on(server: &RedisServer, uid: &str) -> PluginHost {
+pub(crate) async fn plugin_on(server: &RedisServer, uid: &str) -> PluginHost {
     let mut host = PluginHost::start(plugin_exe())
         .await
         .expect("the plugin starts");

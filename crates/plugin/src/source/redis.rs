@@ -1346,7 +1346,13 @@ async fn read_range(req: &RangeRequest<'_>, key: &str) -> Result<RingFrame, Plug
         .min(Instant::now() + Duration::from_secs(req.limits.history_seconds));
     let mut commands = tokio::time::timeout_at(deadline, conn.commands())
         .await
-        .map_err(|_| PluginError::Source(format!("Redis: not connected to {}", conn.endpoint)))??;
+        .map_err(|_| {
+            PluginError::Source(format!(
+                "Redis: not connected to {}: timed out waiting for the connection (the server \
+                 accepts but does not answer, or is slow)",
+                conn.endpoint
+            ))
+        })??;
 
     let ms = |t: i64| u64::try_from(t).unwrap_or(0);
     let first = position(ms(req.from_ms), 0);
@@ -1508,7 +1514,7 @@ async fn check(
         Ok(Ok(message)) => Ok(message),
         Ok(Err(e)) => Err(format!("cannot connect to Redis at {endpoint}{who}: {e}")),
         Err(_) => Err(format!(
-            "no answer from {endpoint} within {} s",
+            "no answer from {endpoint} within {} s (timed out)",
             timeout.as_secs_f64()
         )),
     }
