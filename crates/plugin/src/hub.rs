@@ -1125,9 +1125,9 @@ impl Channel {
     }
 
     /// SubscribeStream's initial data on the cursor path starting at `from`: the schema and
-    /// the rows at or after `from` that this path's RunStream already sent in this process
-    /// (none before it started), whoever asks: a second subscriber of the path on this
-    /// Grafana node joins the RunStream's broadcast late.
+    /// the rows at or after `from` that this path's RunStream already sent in this process,
+    /// whoever asks: a second subscriber of the path on this Grafana node joins the
+    /// RunStream's broadcast late. Nothing (not even the schema) when it sent none.
     pub fn cursor_initial_data(&self, from: Position) -> String {
         let state = lock(&self.shared.ring);
         let first = state.ring.first_seq();
@@ -1137,7 +1137,12 @@ impl Channel {
             .iter()
             .find(|c| c.from == from)
             .map_or(0, |c| c.sent_end);
-        let frame = self.newest_fitting(&state.ring, from_seq, sent_end.max(from_seq));
+        if sent_end <= from_seq {
+            // No schema either: the ring's, before its first row, may lack fields the
+            // panel's QueryData frame has, and Grafana would drop their values.
+            return String::new();
+        }
+        let frame = self.newest_fitting(&state.ring, from_seq, sent_end);
         drop(state);
         initial_json(frame)
     }
@@ -1384,6 +1389,7 @@ impl Channel {
             handed: None,
             read,
             encoder: StreamEncoder::default(),
+            fresh: true,
             seq: self.shared.seq.subscribe(),
             start: self.shared.start.subscribe(),
             buf: String::new(),
@@ -1409,6 +1415,10 @@ struct CursorRun {
     handed: Option<Position>,
     read: EngineRead,
     encoder: StreamEncoder,
+    /// Whether `encoder` has sent nothing yet: it then waits for a row, so that the ring's
+    /// schema never reaches the panel without the fields its rows bring (Grafana would drop
+    /// the values the panel's QueryData frame has in them).
+    fresh: bool,
     seq: watch::Receiver<u64>,
     start: watch::Receiver<Option<Position>>,
     buf: String,
@@ -1462,6 +1472,7 @@ impl CursorRun {
                     self.next = before;
                     // The ring's schema goes out again after the engine's.
                     self.encoder = StreamEncoder::starting_at(self.encoder.next_seq());
+                    self.fresh = true;
                     if self.pending.is_empty() {
                         channel.progress.record(&self.key, before - 1);
                     }
@@ -1490,6 +1501,10 @@ impl CursorRun {
         let first = ring.ring.first_seq();
         self.encoder
             .skip_to(first + positions.index_of(self.next) as u64);
+        if self.fresh && !self.encoder.has_more(&ring.ring) {
+            return Step::Wait;
+        }
+        self.fresh = false;
         let Some(packet) =
             self.encoder
                 .next_packet_within(&ring.ring, channel.max_packet, &mut self.buf)
@@ -1709,18 +1724,29 @@ mod tests {
         }
         settle().await;
         assert_eq!(
-            ns(channel.cursor_initial_data(11).as_bytes()),
-            Vec::<Position>::new()
+            channel.cursor_initial_data(11),
+            "",
+            "nothing sent, nothing to join"
         );
-        assert!(channel.cursor_initial_data(11).contains("\"schema\""));
         let (read, _) = reads();
         let mut a = Box::pin(channel.run_cursor_stream("a".into(), 11, read).unwrap());
         assert_eq!(take(&mut a, 3).await, [11, 12, 13]);
         assert_eq!(ns(channel.cursor_initial_data(11).as_bytes()), [11, 12, 13]);
-        assert_eq!(
-            ns(channel.cursor_initial_data(12).as_bytes()),
-            Vec::<Position>::new()
-        );
+        assert_eq!(channel.cursor_initial_data(12), "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cursor_run_stream_sends_the_ring_schema_only_with_rows() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 100, 10);
+        let (read, _) = reads();
+        let mut a = Box::pin(channel.run_cursor_stream("a".into(), 10, read).unwrap());
+        let early = tokio::time::timeout(Duration::from_secs(1), a.next()).await;
+        assert!(early.is_err(), "a schema-only packet: {early:?}");
+        rows.send(10).unwrap();
+        let packet = a.next().await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&packet).contains("\"schema\""));
+        assert_eq!(ns(&packet), [10]);
     }
 
     #[tokio::test(start_paused = true)]
