@@ -32,7 +32,8 @@
 //! **Capacity.** The ring keeps the newest `capacity` rows; older rows are dropped as new
 //! ones arrive. Nothing else in a channel grows with time.
 //!
-//! **Publishing.** Every row has a sequence number. A channel keeps a *cursor*: rows below it
+//! **Publishing.** (For the cursor paths of engine streams, see "Cursor paths" below.)
+//! Every row has a sequence number. A channel keeps a *cursor*: rows below it
 //! have been published to Grafana Live (by a RunStream) or were history when the channel was
 //! created. Each of Grafana's three calls sees the ring through the cursor, which is what
 //! keeps every row in a panel exactly once:
@@ -55,12 +56,61 @@
 //! **Engine history.** For a stream whose engine keeps history (a JetStream stream), every
 //! row carries its engine position (a stream sequence), and the source says where its
 //! channel starts and where the engine's history ended when it did. Rows up to that end are
-//! *history*: published from the start, never streamed. QueryData
-//! ([`Channel::engine_split`]) reads the range from the engine, up to the position of the
-//! first row the channel has not published (or past the history and the newest row, when
-//! it has published all), and marks the viewer served as above: every later row reaches the
-//! panel through initial data and RunStream, none twice. So the panel's history comes from
-//! the engine, not from what this process happened to hold.
+//! *history*: published from the start, never streamed by the channel-wide cursor. QueryData
+//! reads the range from the engine up to a *split* position, and every row at or after the
+//! split reaches the panel through the channel, none twice. So the panel's history comes
+//! from the engine, not from what this process happened to hold.
+//!
+//! **Cursor paths.** The split travels with the panel: QueryData's frame names the channel
+//! path with the split as a last segment, `…/from=<position>` ([`ChannelPath::with_cursor`],
+//! [`ChannelPath::parse_live`]); the channel stays keyed by the canonical path (one producer
+//! per stream), and each cursor path has its own cursor on it, independent of the viewer and
+//! of the channel-wide cursor, which cursor paths never move:
+//! - QueryData ([`Channel::engine_cursor`]): the split is the position after every row the
+//!   channel has (and after its history), or the first of its rows newer than the range's
+//!   end (made after the browser read its clock). No mark is left: any plugin process
+//!   continues from the path alone. So in HA Grafana QueryData may go to node A and the
+//!   Live connection to node B.
+//! - SubscribeStream ([`Channel::cursor_initial_data`]): the schema and the rows at or after
+//!   the cursor that this path's RunStream already sent in this process (the newest that fit
+//!   one message), whoever asks; nothing at all when it sent none (the ring's schema before
+//!   its first row may lack fields the QueryData frame has, and Grafana would drop their
+//!   values).
+//! - RunStream ([`Channel::run_cursor_stream`]): every row at or after the cursor that the
+//!   path has not sent yet, in this process or an earlier one (below), schema with the first
+//!   rows. Where the channel does not hold them — it started after the cursor (node B; a
+//!   restarted plugin), or its ring dropped rows this RunStream had not sent — the missing
+//!   positions `[next, covered)` are read from the engine first ([`EngineRead`]: the source's
+//!   `range` from a start position; at most `capacity` rows, the newest, as the panel keeps
+//!   anyway, within `history_scan_messages` and `history_seconds`), then the ring goes on
+//!   where the engine stopped: no gap, no duplicate.
+//! - Restarts: after Grafana's gRPC took a packet (it asks for the next one), the path's
+//!   RunStream records the position of the packet's newest row, keyed by data source and
+//!   path, in [`Progress`] (memory, and a small file in `state_dir` written right after by
+//!   one writer task; at most 4096 paths, none older than a day). A RunStream on the same path
+//!   — the one Grafana resubmits after the plugin restarted, or restarts in this process —
+//!   continues after it, unless the record is past the newest position the channel knows
+//!   of (the engine's newest when it was made, its rows): the stream was made again and its
+//!   positions started over, so the record is another stream's. Exact across graceful restarts (the record of the last packet was
+//!   written before the process ended) and across nodes; after a crash, at most the packet
+//!   in flight (taken by gRPC, its record not yet written; for an engine read split into
+//!   several packets, those) is sent again. Each Grafana node's plugin needs its own
+//!   `state_dir`.
+//! - Bounds: at most `max_cursor_streams` cursor RunStreams run on one channel (beyond:
+//!   [`PluginError::Exhausted`], RESOURCE_EXHAUSTED), and a channel remembers the cursors of
+//!   at most as many paths (idle ones forgotten oldest first: their progress stays in the
+//!   store).
+//!
+//! A stream whose channel id leaves no room for the longest cursor ([`CURSOR_LEN`]), or
+//! whose rows carry no positions, keeps the earlier split, exact only within one process:
+//! QueryData ([`Channel::engine_split`]) reads the engine up to the first row the channel has
+//! not published (or past the history and the newest row, when it has published all) and
+//! marks the viewer served as below; initial data and RunStream go by the channel-wide
+//! cursor. Streams without an engine's history never take a cursor.
+//!
+//! [`ChannelPath::with_cursor`]: crate::channel::ChannelPath::with_cursor
+//! [`ChannelPath::parse_live`]: crate::channel::ChannelPath::parse_live
+//! [`CURSOR_LEN`]: crate::channel::CURSOR_LEN
 //!
 //! Packets and initial data stay under `max_packet_kb` (Grafana Live disconnects a browser
 //! whose queue passes 4 MiB): a backlog larger than that goes out as several packets, one
@@ -1377,15 +1427,12 @@ impl Channel {
             state.cursors.push(cursor);
             state.run_streams += 1;
         }
-        let next = self
-            .progress
-            .get(&key)
-            .map_or(from, |sent| sent.saturating_add(1).max(from));
         let run = CursorRun {
+            recorded: self.progress.get(&key),
             channel: Arc::clone(self),
             from,
             key,
-            next,
+            next: from,
             handed: None,
             read,
             encoder: StreamEncoder::default(),
@@ -1411,6 +1458,9 @@ struct CursorRun {
     key: String,
     /// The engine position of the first row not sent yet.
     next: Position,
+    /// What an earlier RunStream of the path recorded it sent, until checked against the
+    /// engine.
+    recorded: Option<Position>,
     /// The newest position of the packet last returned: recorded once gRPC took it.
     handed: Option<Position>,
     read: EngineRead,
@@ -1495,6 +1545,25 @@ impl CursorRun {
         let Some(covered) = positions.covered_from() else {
             return Step::Wait; // the source has not said where its rows start
         };
+        if let Some(sent) = self.recorded.take() {
+            // A stream's positions only grow, so a record past the newest position the
+            // channel knows of (the engine's newest when it was made, its own rows) is
+            // another stream's (one deleted and made again, whose positions started over):
+            // this path has sent nothing of this one.
+            let newest = [
+                positions.history_end(),
+                positions.last(),
+                covered.checked_sub(1),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if newest.is_some_and(|newest| newest >= sent) {
+                self.next = self.next.max(sent.saturating_add(1));
+            } else {
+                tracing::info!(key = %self.key, sent, "RunStream progress of an earlier stream ignored");
+            }
+        }
         if self.next < covered {
             return Step::CatchUp(self.next, covered);
         }
@@ -1802,6 +1871,32 @@ mod tests {
         settle().await;
         let mut again = Box::pin(channel.run_cursor_stream("k".into(), 10, read).unwrap());
         assert_eq!(take(&mut again, 1).await, [13]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_past_the_engines_newest_position_is_another_streams() {
+        let hub = StreamHub::new(HubConfig::default());
+        hub.inner.progress.record("old", 50); // the stream was made again: it ends at 13
+        hub.inner.progress.record("resumed", 11);
+        let (channel, rows) = channel(&hub, 100, 10);
+        for p in 10..14 {
+            rows.send(p).unwrap();
+        }
+        settle().await;
+        let (read, _) = reads();
+        let mut old = Box::pin(
+            channel
+                .run_cursor_stream("old".into(), 10, Arc::clone(&read))
+                .unwrap(),
+        );
+        assert_eq!(take(&mut old, 4).await, [10, 11, 12, 13]);
+        // A record of a position the stream holds: continued after.
+        let mut resumed = Box::pin(
+            channel
+                .run_cursor_stream("resumed".into(), 8, read)
+                .unwrap(),
+        );
+        assert_eq!(take(&mut resumed, 2).await, [12, 13]);
     }
 
     #[tokio::test(start_paused = true)]

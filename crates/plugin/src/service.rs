@@ -839,7 +839,7 @@ impl pluginv2::stream_server::Stream for RingstreamService {
                     datasource_uid(ctx.as_ref()).unwrap_or(""),
                     request.path
                 );
-                let read = engine_read(&self.hub, live.spec, settings);
+                let read = engine_read(&self.hub, &self.work, live.spec, settings);
                 channel
                     .run_cursor_stream(key, from, read)
                     .map_err(|e| run_stream_status(&e))?
@@ -880,12 +880,23 @@ fn run_stream_status(e: &PluginError) -> Status {
 
 /// A cursor path's engine reads: `spec`'s rows at positions `after..before`, whatever their
 /// time, at most the channel's capacity (the newest; a panel keeps no more) and one
-/// response's bytes, within `history_seconds`.
-fn engine_read(hub: &StreamHub, spec: StreamSpec, settings: Arc<Settings>) -> EngineRead {
-    let (hub, spec) = (hub.clone(), Arc::new(spec));
+/// response's bytes, within `history_seconds`. Each holds a work slot while it reads, as a
+/// query does, so at most `query_concurrency` such frames are built at once.
+fn engine_read(
+    hub: &StreamHub,
+    work: &Arc<Semaphore>,
+    spec: StreamSpec,
+    settings: Arc<Settings>,
+) -> EngineRead {
+    let (hub, work, spec) = (hub.clone(), Arc::clone(work), Arc::new(spec));
     Arc::new(move |after, before| {
-        let (hub, spec, settings) = (hub.clone(), Arc::clone(&spec), Arc::clone(&settings));
+        let (hub, work) = (hub.clone(), Arc::clone(&work));
+        let (spec, settings) = (Arc::clone(&spec), Arc::clone(&settings));
         Box::pin(async move {
+            let _slot = work
+                .acquire_owned()
+                .await
+                .map_err(|_| PluginError::Encode("the plugin is shutting down".into()))?;
             let limits = hub.config().limits;
             let request = crate::source::RangeRequest {
                 spec: &spec,

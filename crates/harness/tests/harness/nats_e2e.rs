@@ -56,7 +56,7 @@ async fn publish(js: &jetstream::Context, subject: &str, ns: std::ops::Range<i64
 }
 
 async fn plugin_on(server: &NatsServer, uid: &str) -> PluginHost {
-    plugin_with(server, uid, HostOptions::default()).await
+    plugin_in(server, uid, uid).await.0
 }
 
 /// A plugin process keeping its RunStream progress in a directory of its own (as each Grafana
