@@ -24,6 +24,16 @@
 //! Parsing re-encodes the result and accepts the path only if it comes out identical, so
 //! every stream has exactly one path and identical panels share one RunStream.
 //!
+//! **The cursor.** For a stream whose engine keeps history ([`SourceKind::keeps_history`]),
+//! QueryData names a channel path with one more segment, `/from=<position>`: the engine
+//! position (decimal, `0` or without leading zeros, at most [`MAX_POSITION_DIGITS`] digits,
+//! at most `u128::MAX`) of the first row its frame does not hold ([`ChannelPath::with_cursor`]).
+//! The stream is the canonical path's (one channel, one producer); the cursor tells that
+//! path's RunStream where to start ([`ChannelPath::parse_live`]). The cursor is added only when
+//! the channel id keeps within Grafana's limit with the longest cursor ([`CURSOR_LEN`]); a
+//! stream whose canonical id leaves no room for it streams without one, as other sources do.
+//! A cursor on any other stream, or in any other form, is not found.
+//!
 //! Limits: a path is at most [`MAX_PATH_LEN`] bytes of `[A-Za-z0-9_\-=/.]` (Grafana's channel
 //! id limit is 160 characters, `ds/<uid>/` included); longer or other input is rejected before
 //! anything is allocated for it. A query whose channel id would be longer is refused with an
@@ -34,7 +44,7 @@ use std::fmt;
 
 use crate::param::{Param, Value, Values};
 use crate::query::{StreamSpec, COMMON};
-use crate::source::{Layout, SourceKind, Variant, SOURCES, VARIANT_PARAMS};
+use crate::source::{Layout, Position, SourceKind, Variant, SOURCES, VARIANT_PARAMS};
 use crate::PluginError;
 
 /// Grafana's limit on a whole channel id (`ds/<uid>/<path>`).
@@ -45,6 +55,26 @@ pub const MAX_PATH_LEN: usize = MAX_CHANNEL_LEN - 5;
 
 /// The current encoding version (the first segment).
 const VERSION: &str = "v1";
+
+/// The cursor segment's key (`/from=<position>`).
+const CURSOR_KEY: &str = "from=";
+
+/// The most digits of a cursor: `u128::MAX` has 39.
+pub const MAX_POSITION_DIGITS: usize = 39;
+
+/// The most bytes a cursor segment adds to a path: `/from=` and 39 digits.
+pub const CURSOR_LEN: usize = 1 + CURSOR_KEY.len() + MAX_POSITION_DIGITS;
+
+/// A parsed channel path: the stream, and the cursor its path carries (engine streams only).
+#[derive(Debug, Clone)]
+pub struct LivePath {
+    /// The canonical path of the stream (the channel's key).
+    pub path: ChannelPath,
+    /// The stream.
+    pub spec: StreamSpec,
+    /// The engine position the path's RunStream starts at, when the path carries one.
+    pub from: Option<Position>,
+}
 
 /// A validated, canonical channel path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,8 +118,54 @@ impl ChannelPath {
         ChannelPath(p)
     }
 
+    /// Parses an untrusted path that may carry a cursor (`…/from=<position>`, see the
+    /// module docs): SubscribeStream's and RunStream's paths.
+    ///
+    /// # Errors
+    /// As [`ChannelPath::parse`]; also for a cursor that is not canonical decimal, is longer
+    /// than [`MAX_POSITION_DIGITS`] or above `u128::MAX`, or is on a stream whose engine keeps
+    /// no history.
+    pub fn parse_live(path: &str) -> Result<LivePath, PluginError> {
+        // Checked before the split, so the bound holds for the whole path.
+        let (path_only, cursor) = match path.rsplit_once('/') {
+            Some((head, last)) if last.starts_with(CURSOR_KEY) && path.len() <= MAX_PATH_LEN => {
+                (head, Some(&last[CURSOR_KEY.len()..]))
+            }
+            _ => (path, None),
+        };
+        let whole = || {
+            Self::parse(path).map(|(path, spec)| LivePath {
+                path,
+                spec,
+                from: None,
+            })
+        };
+        let Some(digits) = cursor else {
+            return whole();
+        };
+        let canonical_digits = !digits.is_empty()
+            && digits.len() <= MAX_POSITION_DIGITS
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        let from = canonical_digits
+            .then(|| digits.parse::<Position>().ok())
+            .flatten();
+        match (from, Self::parse(path_only)) {
+            (Some(from), Ok((path, spec))) if spec.source.keeps_history(&spec) => Ok(LivePath {
+                path,
+                spec,
+                from: Some(from),
+            }),
+            // Not a cursor of an engine's stream: the path is read whole, so a last segment
+            // that merely looks like one (a topic's) means what it always did, and anything
+            // else is refused as not canonical.
+            _ => whole(),
+        }
+    }
+
     /// Parses an untrusted path into the stream it names: each segment decoded and checked
-    /// by its parameter's declaration, the whole by its source's rules.
+    /// by its parameter's declaration, the whole by its source's rules. A path with a cursor
+    /// is refused: see [`ChannelPath::parse_live`].
     ///
     /// # Errors
     /// [`PluginError::BadPath`] for anything that is not the canonical path of a valid
@@ -157,6 +233,14 @@ impl ChannelPath {
     /// The path as a string.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The channel id of this stream's path with the cursor `from` (see the module docs), or
+    /// `None` when the id with the longest cursor would exceed Grafana's limit.
+    pub fn with_cursor(&self, datasource_uid: &str, from: Position) -> Option<String> {
+        let longest = "ds/".len() + datasource_uid.len() + 1 + self.0.len() + CURSOR_LEN;
+        (longest <= MAX_CHANNEL_LEN)
+            .then(|| format!("ds/{datasource_uid}/{}/{CURSOR_KEY}{from}", self.0))
     }
 
     /// The full Grafana Live channel id for a datasource.
@@ -330,4 +414,110 @@ pub(crate) fn unescape(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jetstream() -> ChannelPath {
+        let spec = StreamSpec::from_json_bytes(
+            br#"{"source":"nats","subject":"plant.a","stream":"PLANT"}"#,
+        )
+        .unwrap();
+        ChannelPath::of(&spec)
+    }
+
+    #[test]
+    fn a_cursor_on_an_engine_stream_reads_back_and_keys_the_canonical_path() {
+        let path = jetstream();
+        let id = path.with_cursor("uid", 12).unwrap();
+        assert_eq!(id, format!("ds/uid/{path}/from=12"));
+        let live = ChannelPath::parse_live(&format!("{path}/from=12")).unwrap();
+        assert_eq!((live.path, live.from), (path.clone(), Some(12)));
+        let max = u128::MAX.to_string();
+        assert_eq!(max.len(), MAX_POSITION_DIGITS);
+        let live = ChannelPath::parse_live(&format!("{path}/from={max}")).unwrap();
+        assert_eq!(live.from, Some(u128::MAX));
+        let live = ChannelPath::parse_live(&format!("{path}/from=0")).unwrap();
+        assert_eq!(live.from, Some(0));
+        let live = ChannelPath::parse_live(path.as_str()).unwrap();
+        assert_eq!(live.from, None);
+        // The canonical parser takes no cursor.
+        assert!(ChannelPath::parse(&format!("{path}/from=12")).is_err());
+    }
+
+    #[test]
+    fn hostile_cursors_are_not_found() {
+        let path = jetstream();
+        let over = "340282366920938463463374607431768211456"; // u128::MAX + 1
+        for bad in [
+            "from=",
+            "from=012",
+            "from=00",
+            "from=+1",
+            "from=-1",
+            "from=1e3",
+            "from=0x10",
+            "from=1.0",
+            "from=1 ",
+            "from=%31",
+            "from=1=2",
+            "from=1/from=2",
+            over,
+            "from=1000000000000000000000000000000000000000", // 40 digits
+        ] {
+            let bad = if bad == over {
+                format!("{path}/from={over}")
+            } else {
+                format!("{path}/{bad}")
+            };
+            assert!(
+                matches!(ChannelPath::parse_live(&bad), Err(PluginError::BadPath(_))),
+                "{bad:?} was accepted"
+            );
+        }
+        // A cursor before the stream's segments, or twice.
+        let (head, tail) = path.as_str().split_once("/subject/").unwrap();
+        for bad in [
+            format!("{head}/from=1/subject/{tail}"),
+            format!("{path}/from=1/from=1"),
+        ] {
+            assert!(
+                ChannelPath::parse_live(&bad).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+        // Streams no engine keeps take none: signals, core NATS, MQTT.
+        let core = ChannelPath::of(
+            &StreamSpec::from_json_bytes(br#"{"source":"nats","subject":"plant.a"}"#).unwrap(),
+        );
+        let signal = ChannelPath::of(&StreamSpec::default());
+        let mqtt = ChannelPath::of(
+            &StreamSpec::from_json_bytes(br#"{"source":"mqtt","topic":"a/b"}"#).unwrap(),
+        );
+        for other in [core, signal, mqtt] {
+            assert!(
+                ChannelPath::parse_live(&format!("{other}/from=1")).is_err(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cursor_is_left_out_when_the_longest_would_pass_grafanas_limit() {
+        let path = jetstream();
+        let room = MAX_CHANNEL_LEN - "ds//".len() - path.as_str().len() - CURSOR_LEN;
+        let fits = "u".repeat(room);
+        let id = path.with_cursor(&fits, u128::MAX).unwrap();
+        assert_eq!(id.len(), MAX_CHANNEL_LEN);
+        assert!(ChannelPath::parse_live(&id[fits.len() + 4..]).is_ok());
+        assert_eq!(path.with_cursor(&format!("{fits}u"), 1), None);
+        // A path at the length limit with a cursor is refused before it is parsed.
+        let long = format!("{path}/from={}", "1".repeat(MAX_PATH_LEN));
+        assert!(ChannelPath::parse_live(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("longer than"));
+    }
 }

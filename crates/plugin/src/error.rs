@@ -61,6 +61,19 @@ pub enum PluginError {
         /// The limit's key.
         setting: &'static str,
     },
+    /// A per-channel limit of the process would be broken (RunStream: RESOURCE_EXHAUSTED).
+    #[error(
+        "{what} limit reached: at most {limit} at once (`{setting}`, \
+         [plugin.seed-ringstream-datasource] in grafana.ini)"
+    )]
+    Exhausted {
+        /// What there would be too many of.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+        /// The limit's key.
+        setting: &'static str,
+    },
     /// Refused as asked: more queries than a request may hold, a topic the broker refused.
     /// The message says why and what to change.
     #[error("{0}")]

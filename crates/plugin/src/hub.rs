@@ -32,7 +32,8 @@
 //! **Capacity.** The ring keeps the newest `capacity` rows; older rows are dropped as new
 //! ones arrive. Nothing else in a channel grows with time.
 //!
-//! **Publishing.** Every row has a sequence number. A channel keeps a *cursor*: rows below it
+//! **Publishing.** (For the cursor paths of engine streams, see "Cursor paths" below.)
+//! Every row has a sequence number. A channel keeps a *cursor*: rows below it
 //! have been published to Grafana Live (by a RunStream) or were history when the channel was
 //! created. Each of Grafana's three calls sees the ring through the cursor, which is what
 //! keeps every row in a panel exactly once:
@@ -55,12 +56,61 @@
 //! **Engine history.** For a stream whose engine keeps history (a JetStream stream), every
 //! row carries its engine position (a stream sequence), and the source says where its
 //! channel starts and where the engine's history ended when it did. Rows up to that end are
-//! *history*: published from the start, never streamed. QueryData
-//! ([`Channel::engine_split`]) reads the range from the engine, up to the position of the
-//! first row the channel has not published (or past the history and the newest row, when
-//! it has published all), and marks the viewer served as above: every later row reaches the
-//! panel through initial data and RunStream, none twice. So the panel's history comes from
-//! the engine, not from what this process happened to hold.
+//! *history*: published from the start, never streamed by the channel-wide cursor. QueryData
+//! reads the range from the engine up to a *split* position, and every row at or after the
+//! split reaches the panel through the channel, none twice. So the panel's history comes
+//! from the engine, not from what this process happened to hold.
+//!
+//! **Cursor paths.** The split travels with the panel: QueryData's frame names the channel
+//! path with the split as a last segment, `…/from=<position>` ([`ChannelPath::with_cursor`],
+//! [`ChannelPath::parse_live`]); the channel stays keyed by the canonical path (one producer
+//! per stream), and each cursor path has its own cursor on it, independent of the viewer and
+//! of the channel-wide cursor, which cursor paths never move:
+//! - QueryData ([`Channel::engine_cursor`]): the split is the position after every row the
+//!   channel has (and after its history), or the first of its rows newer than the range's
+//!   end (made after the browser read its clock). No mark is left: any plugin process
+//!   continues from the path alone. So in HA Grafana QueryData may go to node A and the
+//!   Live connection to node B.
+//! - SubscribeStream ([`Channel::cursor_initial_data`]): the schema and the rows at or after
+//!   the cursor that this path's RunStream already sent in this process (the newest that fit
+//!   one message), whoever asks; nothing at all when it sent none (the ring's schema before
+//!   its first row may lack fields the QueryData frame has, and Grafana would drop their
+//!   values).
+//! - RunStream ([`Channel::run_cursor_stream`]): every row at or after the cursor that the
+//!   path has not sent yet, in this process or an earlier one (below), schema with the first
+//!   rows. Where the channel does not hold them — it started after the cursor (node B; a
+//!   restarted plugin), or its ring dropped rows this RunStream had not sent — the missing
+//!   positions `[next, covered)` are read from the engine first ([`EngineRead`]: the source's
+//!   `range` from a start position; at most `capacity` rows, the newest, as the panel keeps
+//!   anyway, within `history_scan_messages` and `history_seconds`), then the ring goes on
+//!   where the engine stopped: no gap, no duplicate.
+//! - Restarts: after Grafana's gRPC took a packet (it asks for the next one), the path's
+//!   RunStream records the position of the packet's newest row, keyed by data source and
+//!   path, in [`Progress`] (memory, and a small file in `state_dir` written right after by
+//!   one writer task; at most 4096 paths, none older than a day). A RunStream on the same path
+//!   — the one Grafana resubmits after the plugin restarted, or restarts in this process —
+//!   continues after it, unless the record is past the newest position the channel knows
+//!   of (the engine's newest when it was made, its rows): the stream was made again and its
+//!   positions started over, so the record is another stream's. Exact across graceful restarts (the record of the last packet was
+//!   written before the process ended) and across nodes; after a crash, at most the packet
+//!   in flight (taken by gRPC, its record not yet written; for an engine read split into
+//!   several packets, those) is sent again. Each Grafana node's plugin needs its own
+//!   `state_dir`.
+//! - Bounds: at most `max_cursor_streams` cursor RunStreams run on one channel (beyond:
+//!   [`PluginError::Exhausted`], RESOURCE_EXHAUSTED), and a channel remembers the cursors of
+//!   at most as many paths (idle ones forgotten oldest first: their progress stays in the
+//!   store).
+//!
+//! A stream whose channel id leaves no room for the longest cursor ([`CURSOR_LEN`]), or
+//! whose rows carry no positions, keeps the earlier split, exact only within one process:
+//! QueryData ([`Channel::engine_split`]) reads the engine up to the first row the channel has
+//! not published (or past the history and the newest row, when it has published all) and
+//! marks the viewer served as below; initial data and RunStream go by the channel-wide
+//! cursor. Streams without an engine's history never take a cursor.
+//!
+//! [`ChannelPath::with_cursor`]: crate::channel::ChannelPath::with_cursor
+//! [`ChannelPath::parse_live`]: crate::channel::ChannelPath::parse_live
+//! [`CURSOR_LEN`]: crate::channel::CURSOR_LEN
 //!
 //! Packets and initial data stay under `max_packet_kb` (Grafana Live disconnects a browser
 //! whose queue passes 4 MiB): a backlog larger than that goes out as several packets, one
@@ -110,6 +160,7 @@ use crate::budget::{Amounts, Budget, Charge, Requester, Resource};
 use crate::channel::ChannelPath;
 use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
+use crate::progress::Progress;
 use crate::query::StreamSpec;
 use crate::settings::{InstanceKey, Settings};
 use crate::source::{
@@ -137,6 +188,9 @@ pub struct HubConfig {
     pub linger: Duration,
     /// Where sources read the time.
     pub clock: Arc<dyn Clock>,
+    /// Where the progress of cursor paths' RunStreams is kept across restarts
+    /// ([`crate::progress`]); `None`: in memory only.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl HubConfig {
@@ -146,6 +200,7 @@ impl HubConfig {
             linger: Duration::from_secs(limits.linger_seconds),
             limits,
             clock: Arc::new(SystemClock),
+            state_dir: None,
         }
     }
 }
@@ -161,6 +216,7 @@ impl std::fmt::Debug for HubConfig {
         f.debug_struct("HubConfig")
             .field("limits", &self.limits)
             .field("linger", &self.linger)
+            .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +238,8 @@ struct Inner {
     /// The recorded channels of each data source (org, uid), for the settings version that
     /// asked for them ([`StreamHub::record`]).
     recordings: Mutex<HashMap<(i64, String), Recording>>,
+    /// What cursor paths' RunStreams have sent, across restarts.
+    progress: Arc<Progress>,
 }
 
 /// A data source's recorded channels, held open.
@@ -224,7 +282,12 @@ impl StreamHub {
     /// A hub with `config`. Spawns the task that closes idle channels, so it must be called
     /// inside a tokio runtime.
     pub fn new(config: HubConfig) -> Self {
+        let progress = config
+            .state_dir
+            .as_deref()
+            .map_or_else(Progress::in_memory, Progress::in_dir);
         let inner = Arc::new(Inner {
+            progress,
             budget: Budget::new(config.limits),
             config,
             channels: Mutex::new(HashMap::new()),
@@ -537,10 +600,13 @@ impl StreamHub {
             created_ms: self.inner.config.clock.now_ms(),
             tick: Duration::from_millis(spec.tick_ms),
             max_packet: self.inner.config.limits.packet_bytes(),
+            max_cursor_streams: self.inner.config.limits.max_cursor_streams,
+            progress: Arc::clone(&self.inner.progress),
             shared,
             state: Mutex::new(State {
                 cursor,
                 served: Vec::new(),
+                cursors: Vec::new(),
                 run_streams: 0,
                 idle_since: Instant::now(),
                 pinned: false,
@@ -808,6 +874,8 @@ struct State {
     cursor: u64,
     /// Each recent viewer's served mark, oldest first.
     served: Vec<(String, u64)>,
+    /// The cursor paths' own cursors, least recently started first.
+    cursors: Vec<PathCursor>,
     run_streams: usize,
     /// Since when no RunStream has used the channel.
     idle_since: Instant,
@@ -826,6 +894,10 @@ pub struct Channel {
     tick: Duration,
     /// The most bytes of one packet or initial data.
     max_packet: usize,
+    /// The most cursor paths' RunStreams at once (`max_cursor_streams`).
+    max_cursor_streams: u64,
+    /// Where cursor paths' RunStreams record what they sent.
+    progress: Arc<Progress>,
     shared: Arc<Shared>,
     state: Mutex<State>,
     producer: tokio::task::AbortHandle,
@@ -1001,21 +1073,8 @@ impl Channel {
         viewer: &str,
         timeout: Duration,
     ) -> Result<Option<Position>, PluginError> {
-        let deadline = Instant::now() + timeout;
-        let mut start = self.shared.start.subscribe();
-        let mut seq = self.shared.seq.subscribe(); // woken when the producer stops, too
-        let start = loop {
-            if let Some(why) = lock(&self.shared.failure).clone() {
-                return Err(PluginError::Source(why));
-            }
-            if let Some(at) = *start.borrow_and_update() {
-                break at;
-            }
-            tokio::select! {
-                changed = start.changed() => if changed.is_err() { return Ok(None) },
-                changed = seq.changed() => if changed.is_err() { return Ok(None) },
-                () = tokio::time::sleep_until(deadline) => return Ok(None),
-            }
+        let Some(start) = self.wait_start(timeout).await? else {
+            return Ok(None);
         };
         let ring = lock(&self.shared.ring);
         let mut state = lock(&self.state);
@@ -1045,6 +1104,117 @@ impl Channel {
         Ok(Some(split))
     }
 
+    /// Waits up to `timeout` for the source to say where its rows start in the engine.
+    ///
+    /// # Errors
+    /// The channel's producer stopped: its reason.
+    async fn wait_start(&self, timeout: Duration) -> Result<Option<Position>, PluginError> {
+        let deadline = Instant::now() + timeout;
+        let mut start = self.shared.start.subscribe();
+        let mut seq = self.shared.seq.subscribe(); // woken when the producer stops, too
+        loop {
+            if let Some(why) = lock(&self.shared.failure).clone() {
+                return Err(PluginError::Source(why));
+            }
+            if let Some(at) = *start.borrow_and_update() {
+                return Ok(Some(at));
+            }
+            tokio::select! {
+                changed = start.changed() => if changed.is_err() { return Ok(None) },
+                changed = seq.changed() => if changed.is_err() { return Ok(None) },
+                () = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+
+    /// QueryData of an engine stream whose frame names a cursor path (see "Cursor paths" in
+    /// the module docs): the cursor, the engine position of the first row the frame does not
+    /// hold. That is the one after every row the channel has (and after its history), or,
+    /// when the channel holds rows newer than `to_ms` (made after the browser read its
+    /// clock), the first of those: the path's RunStream sends them. Marks nothing.
+    ///
+    /// Waits up to `timeout` for the source to say where its rows start; `Ok(None)` when it
+    /// has not by then, or its rows carry no positions.
+    ///
+    /// # Errors
+    /// The channel's producer stopped (the stream does not exist, say): its reason.
+    pub async fn engine_cursor(
+        &self,
+        to_ms: i64,
+        timeout: Duration,
+    ) -> Result<Option<Position>, PluginError> {
+        let Some(start) = self.wait_start(timeout).await? else {
+            return Ok(None);
+        };
+        let ring = lock(&self.shared.ring);
+        let positions = &ring.positions;
+        if positions.len() != ring.ring.len() {
+            return Ok(None);
+        }
+        let after_all = [
+            Some(start),
+            positions.history_end().map(|end| end.saturating_add(1)),
+            positions.last().map(|last| last.saturating_add(1)),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(start);
+        let to_ns = to_ms.saturating_mul(1_000_000).saturating_add(999_999);
+        let time = ring.ring.field_index("time");
+        let first = ring.ring.first_seq();
+        let newer = ring
+            .ring
+            .rows()
+            .find(|row| matches!(time.and_then(|j| row.get(j)), Some(Value::Time(t)) if t > to_ns));
+        Ok(Some(
+            newer
+                .and_then(|row| positions.get((row.seq() - first) as usize))
+                .map_or(after_all, |p| p.min(after_all)),
+        ))
+    }
+
+    /// SubscribeStream's initial data on the cursor path starting at `from`: the schema and
+    /// the rows at or after `from` that this path's RunStream already sent in this process,
+    /// whoever asks: a second subscriber of the path on this Grafana node joins the
+    /// RunStream's broadcast late. Nothing (not even the schema) when it sent none.
+    pub fn cursor_initial_data(&self, from: Position) -> String {
+        let state = lock(&self.shared.ring);
+        let first = state.ring.first_seq();
+        let from_seq = first + state.positions.index_of(from) as u64;
+        let sent_end = lock(&self.state)
+            .cursors
+            .iter()
+            .find(|c| c.from == from)
+            .map_or(0, |c| c.sent_end);
+        if sent_end <= from_seq {
+            // No schema either: the ring's, before its first row, may lack fields the
+            // panel's QueryData frame has, and Grafana would drop their values.
+            return String::new();
+        }
+        let frame = self.newest_fitting(&state.ring, from_seq, sent_end);
+        drop(state);
+        initial_json(frame)
+    }
+
+    /// A copy of the newest rows of `from..to` that fit one message, with the schema.
+    fn newest_fitting(&self, ring: &RingFrame, from: u64, to: u64) -> Option<RingFrame> {
+        let mut bytes = 0_usize;
+        let fit = ring
+            .rows_between(from, to)
+            .rows()
+            .rev()
+            .take_while(|row| {
+                bytes = bytes.saturating_add(json::row_bytes_bound(row));
+                bytes <= self.max_packet
+            })
+            .count();
+        let rows = ring
+            .rows_between(to.saturating_sub(fit as u64).max(from), to)
+            .rows();
+        copy_rows(ring, rows.clone(), rows.len(), usize::MAX)
+    }
+
     /// SubscribeStream's initial data: the schema and the rows published since the viewer's
     /// last QueryData (all published rows if the viewer ran none), as DataFrameJSON.
     pub fn initial_data(&self, viewer: &str) -> String {
@@ -1060,27 +1230,9 @@ impl Channel {
                 let from = mark.map_or(0, |(_, seq)| (*seq).max(history_seq));
                 (from, channel.cursor)
             };
-            // The newest rows that fit one message.
-            let mut bytes = 0_usize;
-            let fit = ring
-                .rows_between(from, to)
-                .rows()
-                .rev()
-                .take_while(|row| {
-                    bytes = bytes.saturating_add(json::row_bytes_bound(row));
-                    bytes <= self.max_packet
-                })
-                .count();
-            let rows = ring
-                .rows_between(to.saturating_sub(fit as u64).max(from), to)
-                .rows();
-            copy_rows(ring, rows.clone(), rows.len(), usize::MAX)
+            self.newest_fitting(ring, from, to)
         };
-        let mut out = String::new();
-        if let Some(frame) = frame {
-            json::write_rows(&frame, frame.rows(), true, &mut out);
-        }
-        out
+        initial_json(frame)
     }
 
     /// RunStream: the schema once, then data-only packets of new rows, forever (until the
@@ -1107,6 +1259,15 @@ impl Channel {
             Some((item, run))
         })
     }
+}
+
+/// Initial data: the frame's schema and rows as DataFrameJSON (nothing without a frame).
+fn initial_json(frame: Option<RingFrame>) -> String {
+    let mut out = String::new();
+    if let Some(frame) = frame {
+        json::write_rows(&frame, frame.rows(), true, &mut out);
+    }
+    out
 }
 
 /// A frame of `ring`'s schema (and notices) holding `rows` (`count` of them); `None` when
@@ -1199,5 +1360,566 @@ impl Drop for RunGuard {
         let mut state = lock(&self.0.state);
         state.run_streams -= 1;
         state.idle_since = Instant::now();
+    }
+}
+
+/// Reads the rows of a cursor path that its channel does not hold, at engine positions
+/// `after..before`, for the path's RunStream ([`Channel::run_cursor_stream`]): the source's
+/// [`SourceKind::range`](crate::source::SourceKind::range) from a start position.
+pub type EngineRead = Arc<
+    dyn Fn(Position, Position) -> crate::source::BoxFuture<'static, Result<RingFrame, PluginError>>
+        + Send
+        + Sync,
+>;
+
+/// A cursor path's own cursor on its channel.
+#[derive(Debug)]
+struct PathCursor {
+    /// The path's cursor: where its RunStream starts.
+    from: Position,
+    /// Its RunStreams running now.
+    running: usize,
+    /// The ring sequence after the newest row its RunStreams sent in this process (0: none).
+    sent_end: u64,
+}
+
+impl Channel {
+    /// RunStream on the cursor path starting at `from` (see "Cursor paths" in the module
+    /// docs): the schema, then every row at or after `from` that this path has not sent yet,
+    /// in this process or (by the progress recorded under `key`) an earlier one; what the
+    /// ring does not hold is read by `read` first.
+    ///
+    /// # Errors
+    /// [`PluginError::Exhausted`] when `max_cursor_streams` RunStreams of cursor paths run on
+    /// this channel already.
+    pub fn run_cursor_stream(
+        self: &Arc<Self>,
+        key: String,
+        from: Position,
+        read: EngineRead,
+    ) -> Result<impl Stream<Item = Result<Vec<u8>, PluginError>> + Send + 'static, PluginError>
+    {
+        {
+            let mut state = lock(&self.state);
+            let running: usize = state.cursors.iter().map(|c| c.running).sum();
+            if running as u64 >= self.max_cursor_streams {
+                return Err(PluginError::Exhausted {
+                    what: "RunStreams of cursor paths on one stream",
+                    limit: self.max_cursor_streams,
+                    setting: "max_cursor_streams",
+                });
+            }
+            let mut cursor = match state.cursors.iter().position(|c| c.from == from) {
+                Some(i) => state.cursors.remove(i),
+                None => PathCursor {
+                    from,
+                    running: 0,
+                    sent_end: 0,
+                },
+            };
+            if state.cursors.len() as u64 >= self.max_cursor_streams {
+                // Forgotten here only: the progress store still knows what it sent.
+                if let Some(idle) = state.cursors.iter().position(|c| c.running == 0) {
+                    state.cursors.remove(idle);
+                }
+            }
+            cursor.running += 1;
+            state.cursors.push(cursor);
+            state.run_streams += 1;
+        }
+        let run = CursorRun {
+            recorded: self.progress.get(&key),
+            channel: Arc::clone(self),
+            from,
+            key,
+            next: from,
+            handed: None,
+            read,
+            encoder: StreamEncoder::default(),
+            fresh: true,
+            seq: self.shared.seq.subscribe(),
+            start: self.shared.start.subscribe(),
+            buf: String::new(),
+            pending: std::collections::VecDeque::new(),
+            last_sent: None,
+        };
+        Ok(futures_util::stream::unfold(run, |mut run| async move {
+            let item = run.next().await?;
+            Some((item, run))
+        }))
+    }
+}
+
+/// A cursor path's RunStream.
+struct CursorRun {
+    channel: Arc<Channel>,
+    from: Position,
+    /// Where its progress is recorded.
+    key: String,
+    /// The engine position of the first row not sent yet.
+    next: Position,
+    /// What an earlier RunStream of the path recorded it sent, until checked against the
+    /// engine.
+    recorded: Option<Position>,
+    /// The newest position of the packet last returned: recorded once gRPC took it.
+    handed: Option<Position>,
+    read: EngineRead,
+    encoder: StreamEncoder,
+    /// Whether `encoder` has sent nothing yet: it then waits for a row, so that the ring's
+    /// schema never reaches the panel without the fields its rows bring (Grafana would drop
+    /// the values the panel's QueryData frame has in them).
+    fresh: bool,
+    seq: watch::Receiver<u64>,
+    start: watch::Receiver<Option<Position>>,
+    buf: String,
+    /// Packets of rows read from the engine, still to send.
+    pending: std::collections::VecDeque<Vec<u8>>,
+    last_sent: Option<Instant>,
+}
+
+/// What a cursor RunStream does next.
+enum Step {
+    /// Send this packet (and whether more rows wait).
+    Send(Vec<u8>, bool),
+    /// Read `after..before` from the engine: the ring does not hold it.
+    CatchUp(Position, Position),
+    Wait,
+}
+
+impl CursorRun {
+    /// The next packet, waiting for rows; `None` ends the stream.
+    async fn next(&mut self) -> Option<Result<Vec<u8>, PluginError>> {
+        // Asked for the next packet: gRPC took the last one.
+        if let Some(sent) = self.handed.take() {
+            self.channel.progress.record(&self.key, sent);
+        }
+        let channel = Arc::clone(&self.channel);
+        loop {
+            if let Some(packet) = self.pending.pop_front() {
+                if self.pending.is_empty() {
+                    self.handed = self.next.checked_sub(1);
+                }
+                return Some(Ok(packet));
+            }
+            if let Some(why) = lock(&channel.shared.failure).clone() {
+                return Some(Err(PluginError::Source(format!("stream stopped: {why}"))));
+            }
+            if let Some(last) = self.last_sent {
+                tokio::time::sleep_until(last + channel.tick).await;
+            }
+            match self.step(&channel) {
+                Step::Send(packet, more) => {
+                    // A backlog split by size goes out at once; pacing resumes after it.
+                    self.last_sent = (!more).then(Instant::now);
+                    return Some(Ok(packet));
+                }
+                Step::CatchUp(after, before) => {
+                    let frame = match (self.read)(after, before).await {
+                        Ok(frame) => frame,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    self.pending = engine_packets(&frame, channel.max_packet);
+                    self.next = before;
+                    // The ring's schema goes out again after the engine's.
+                    self.encoder = StreamEncoder::starting_at(self.encoder.next_seq());
+                    self.fresh = true;
+                    if self.pending.is_empty() {
+                        channel.progress.record(&self.key, before - 1);
+                    }
+                }
+                Step::Wait => {
+                    tokio::select! {
+                        changed = self.seq.changed() => changed.ok()?,
+                        changed = self.start.changed() => changed.ok()?,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Under the ring's lock: the packet of the ring's rows from `next` on, or what the ring
+    /// lacks.
+    fn step(&mut self, channel: &Channel) -> Step {
+        let ring = lock(&channel.shared.ring);
+        let positions = &ring.positions;
+        let Some(covered) = positions.covered_from() else {
+            return Step::Wait; // the source has not said where its rows start
+        };
+        if let Some(sent) = self.recorded.take() {
+            // A stream's positions only grow, so a record past the newest position the
+            // channel knows of (the engine's newest when it was made, its own rows) is
+            // another stream's (one deleted and made again, whose positions started over):
+            // this path has sent nothing of this one.
+            let newest = [
+                positions.history_end(),
+                positions.last(),
+                covered.checked_sub(1),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if newest.is_some_and(|newest| newest >= sent) {
+                self.next = self.next.max(sent.saturating_add(1));
+            } else {
+                tracing::info!(key = %self.key, sent, "RunStream progress of an earlier stream ignored");
+            }
+        }
+        if self.next < covered {
+            return Step::CatchUp(self.next, covered);
+        }
+        let first = ring.ring.first_seq();
+        self.encoder
+            .skip_to(first + positions.index_of(self.next) as u64);
+        if self.fresh && !self.encoder.has_more(&ring.ring) {
+            return Step::Wait;
+        }
+        self.fresh = false;
+        let Some(packet) =
+            self.encoder
+                .next_packet_within(&ring.ring, channel.max_packet, &mut self.buf)
+        else {
+            return Step::Wait;
+        };
+        let end = self.encoder.next_seq();
+        if packet.rows > 0 {
+            if let Some(last) = end
+                .checked_sub(first + 1)
+                .and_then(|i| positions.get(i as usize))
+            {
+                self.next = last.saturating_add(1);
+                self.handed = Some(last);
+            }
+        }
+        let more = self.encoder.has_more(&ring.ring);
+        if let Some(c) = lock(&channel.state)
+            .cursors
+            .iter_mut()
+            .find(|c| c.from == self.from)
+        {
+            c.sent_end = c.sent_end.max(end);
+        }
+        Step::Send(self.buf.as_bytes().to_vec(), more)
+    }
+}
+
+impl Drop for CursorRun {
+    fn drop(&mut self) {
+        // Ended after gRPC took the last packet: it counts as sent.
+        if let Some(sent) = self.handed.take() {
+            self.channel.progress.record(&self.key, sent);
+        }
+        let mut state = lock(&self.channel.state);
+        state.run_streams -= 1;
+        state.idle_since = Instant::now();
+        if let Some(c) = state.cursors.iter_mut().find(|c| c.from == self.from) {
+            c.running = c.running.saturating_sub(1);
+        }
+    }
+}
+
+/// The rows an engine read gave, as packets under `max_bytes`: the first with the frame's
+/// schema, each with at least one row.
+fn engine_packets(frame: &RingFrame, max_bytes: usize) -> std::collections::VecDeque<Vec<u8>> {
+    let mut out = std::collections::VecDeque::new();
+    let (mut from, end) = (frame.first_seq(), frame.next_seq());
+    while from < end {
+        let mut bytes = 0_usize;
+        let n = frame
+            .rows_between(from, end)
+            .rows()
+            .take_while(|row| {
+                bytes = bytes.saturating_add(json::row_bytes_bound(row));
+                bytes <= max_bytes
+            })
+            .count()
+            .max(1) as u64;
+        let mut text = String::new();
+        json::write_rows(
+            frame,
+            frame.rows_between(from, from + n).rows(),
+            out.is_empty(),
+            &mut text,
+        );
+        out.push_back(text.into_bytes());
+        from += n;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use ringstream_frame::{Field, FieldType};
+    use tokio::sync::mpsc;
+
+    /// A source whose engine starts the channel at `start` (the engine's newest position then
+    /// `start - 1`) and whose rows, `n` = their position, come from the test.
+    struct Engine {
+        start: Position,
+        rows: mpsc::UnboundedReceiver<Position>,
+    }
+
+    fn fields() -> Vec<Field> {
+        vec![
+            Field::new("time", FieldType::Time),
+            Field::new("n", FieldType::Number),
+        ]
+    }
+
+    fn row(p: Position) -> [Value<'static>; 2] {
+        [Value::Time(p as i64 * 1_000_000), Value::Number(p as f64)]
+    }
+
+    impl crate::source::Source for Engine {
+        fn fields(&self) -> Vec<Field> {
+            fields()
+        }
+
+        async fn run(mut self, sink: crate::source::RowSink) -> Result<(), PluginError> {
+            sink.batch(|b| b.set_start_position(self.start, self.start - 1));
+            while let Some(p) = self.rows.recv().await {
+                sink.batch(|b| {
+                    let _ = b.push_row_at(p, &row(p));
+                });
+            }
+            std::future::pending().await
+        }
+    }
+
+    /// The reads an engine was asked for.
+    type Asked = Arc<Mutex<Vec<(Position, Position)>>>;
+
+    /// An engine read that holds every position, and the reads it was asked for.
+    fn reads() -> (EngineRead, Asked) {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&asked);
+        let read: EngineRead = Arc::new(move |after, before| {
+            lock(&log).push((after, before));
+            Box::pin(async move {
+                let mut frame = RingFrame::try_new(1000, AppendMode::Tail)?;
+                for f in fields() {
+                    frame.add_field(f)?;
+                }
+                for p in after..before {
+                    frame.push_row(&row(p))?;
+                }
+                Ok(frame)
+            })
+        });
+        (read, asked)
+    }
+
+    fn channel(
+        hub: &StreamHub,
+        capacity: usize,
+        start: Position,
+    ) -> (Arc<Channel>, mpsc::UnboundedSender<Position>) {
+        let spec = StreamSpec::from_json_bytes(
+            format!(r#"{{"capacity":{capacity},"backfill":false,"tickMs":10}}"#).as_bytes(),
+        )
+        .unwrap();
+        let path = ChannelPath::of(&spec);
+        let (tx, rows) = mpsc::unbounded_channel();
+        let source = Box::new(Engine { start, rows });
+        let channel = hub
+            .start(&Requester::system(), &path, &spec, None, source)
+            .unwrap();
+        (Arc::new(channel), tx)
+    }
+
+    /// The `n` of a packet's or initial data's rows.
+    fn ns(message: &[u8]) -> Vec<Position> {
+        let v: serde_json::Value = serde_json::from_slice(message).unwrap();
+        v["data"]["values"][1]
+            .as_array()
+            .map(|a| a.iter().map(|n| n.as_f64().unwrap() as Position).collect())
+            .unwrap_or_default()
+    }
+
+    /// Packets' rows until `want` arrived (or nothing comes for a while).
+    async fn take(
+        stream: &mut (impl Stream<Item = Result<Vec<u8>, PluginError>> + Unpin),
+        want: usize,
+    ) -> Vec<Position> {
+        let mut got = Vec::new();
+        while got.len() < want {
+            match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+                Ok(Some(Ok(packet))) => got.extend(ns(&packet)),
+                _ => break,
+            }
+        }
+        got
+    }
+
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cursor_paths_keep_their_own_cursors_and_the_channel_wide_one_stays() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 100, 10);
+        for p in 10..15 {
+            rows.send(p).unwrap();
+        }
+        settle().await;
+        let (read, asked) = reads();
+        let mut a = Box::pin(
+            channel
+                .run_cursor_stream("a".into(), 12, Arc::clone(&read))
+                .unwrap(),
+        );
+        let mut b = Box::pin(channel.run_cursor_stream("b".into(), 14, read).unwrap());
+        assert_eq!(take(&mut a, 3).await, [12, 13, 14]);
+        assert_eq!(take(&mut b, 1).await, [14]);
+        rows.send(15).unwrap();
+        assert_eq!(take(&mut a, 1).await, [15]);
+        assert_eq!(take(&mut b, 1).await, [15]);
+        assert!(lock(&asked).is_empty(), "the ring held every row asked for");
+        // The channel-wide cursor did not move: a plain RunStream still has every row.
+        let mut plain = Box::pin(channel.run_stream());
+        assert_eq!(take(&mut plain, 6).await, [10, 11, 12, 13, 14, 15]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn initial_data_of_a_cursor_path_is_what_its_run_stream_sent_whoever_asks() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 100, 10);
+        for p in 10..14 {
+            rows.send(p).unwrap();
+        }
+        settle().await;
+        assert_eq!(
+            channel.cursor_initial_data(11),
+            "",
+            "nothing sent, nothing to join"
+        );
+        let (read, _) = reads();
+        let mut a = Box::pin(channel.run_cursor_stream("a".into(), 11, read).unwrap());
+        assert_eq!(take(&mut a, 3).await, [11, 12, 13]);
+        assert_eq!(ns(channel.cursor_initial_data(11).as_bytes()), [11, 12, 13]);
+        assert_eq!(channel.cursor_initial_data(12), "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cursor_run_stream_sends_the_ring_schema_only_with_rows() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 100, 10);
+        let (read, _) = reads();
+        let mut a = Box::pin(channel.run_cursor_stream("a".into(), 10, read).unwrap());
+        let early = tokio::time::timeout(Duration::from_secs(1), a.next()).await;
+        assert!(early.is_err(), "a schema-only packet: {early:?}");
+        rows.send(10).unwrap();
+        let packet = a.next().await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&packet).contains("\"schema\""));
+        assert_eq!(ns(&packet), [10]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cursor_older_than_the_ring_reads_the_gap_from_the_engine_once() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 100, 10);
+        for p in 10..13 {
+            rows.send(p).unwrap();
+        }
+        settle().await;
+        let (read, asked) = reads();
+        let mut a = Box::pin(channel.run_cursor_stream("a".into(), 4, read).unwrap());
+        assert_eq!(take(&mut a, 9).await, [4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(*lock(&asked), [(4, 10)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cursor_run_stream_that_falls_behind_the_ring_reads_what_it_dropped() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 10, 10);
+        rows.send(10).unwrap();
+        settle().await;
+        let (read, asked) = reads();
+        let mut a = Box::pin(channel.run_cursor_stream("a".into(), 10, read).unwrap());
+        assert_eq!(take(&mut a, 1).await, [10]);
+        for p in 11..40 {
+            rows.send(p).unwrap(); // while the RunStream is not polled: the ring keeps 30..40
+        }
+        settle().await;
+        let got = take(&mut a, 29).await;
+        assert_eq!(got, (11..40).collect::<Vec<_>>());
+        assert_eq!(*lock(&asked), [(11, 30)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resubmitted_run_stream_continues_after_what_grpc_took() {
+        let hub = StreamHub::new(HubConfig::default());
+        let (channel, rows) = channel(&hub, 100, 10);
+        for p in 10..13 {
+            rows.send(p).unwrap();
+        }
+        settle().await;
+        let (read, _) = reads();
+        let mut a = Box::pin(
+            channel
+                .run_cursor_stream("k".into(), 10, Arc::clone(&read))
+                .unwrap(),
+        );
+        assert_eq!(take(&mut a, 3).await, [10, 11, 12]);
+        drop(a); // the RunStream ends after gRPC took its packet
+        assert_eq!(hub.inner.progress.get("k"), Some(12));
+        rows.send(13).unwrap();
+        settle().await;
+        let mut again = Box::pin(channel.run_cursor_stream("k".into(), 10, read).unwrap());
+        assert_eq!(take(&mut again, 1).await, [13]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_past_the_engines_newest_position_is_another_streams() {
+        let hub = StreamHub::new(HubConfig::default());
+        hub.inner.progress.record("old", 50); // the stream was made again: it ends at 13
+        hub.inner.progress.record("resumed", 11);
+        let (channel, rows) = channel(&hub, 100, 10);
+        for p in 10..14 {
+            rows.send(p).unwrap();
+        }
+        settle().await;
+        let (read, _) = reads();
+        let mut old = Box::pin(
+            channel
+                .run_cursor_stream("old".into(), 10, Arc::clone(&read))
+                .unwrap(),
+        );
+        assert_eq!(take(&mut old, 4).await, [10, 11, 12, 13]);
+        // A record of a position the stream holds: continued after.
+        let mut resumed = Box::pin(
+            channel
+                .run_cursor_stream("resumed".into(), 8, read)
+                .unwrap(),
+        );
+        assert_eq!(take(&mut resumed, 2).await, [12, 13]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cursor_run_streams_per_channel_are_bounded() {
+        let hub = StreamHub::new(HubConfig::new(Limits {
+            max_cursor_streams: 2,
+            ..Limits::default()
+        }));
+        let (channel, _rows) = channel(&hub, 100, 10);
+        let (read, _) = reads();
+        let a = channel
+            .run_cursor_stream("a".into(), 1, Arc::clone(&read))
+            .unwrap();
+        let _b = channel
+            .run_cursor_stream("b".into(), 2, Arc::clone(&read))
+            .unwrap();
+        let Err(e) = channel.run_cursor_stream("c".into(), 3, Arc::clone(&read)) else {
+            panic!("a third cursor RunStream ran");
+        };
+        assert!(matches!(e, PluginError::Exhausted { .. }));
+        assert!(e.to_string().contains("max_cursor_streams"), "{e}");
+        drop(a);
+        assert!(channel.run_cursor_stream("c".into(), 3, read).is_ok());
+        assert!(lock(&channel.state).cursors.len() <= 2);
     }
 }

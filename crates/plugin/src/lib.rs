@@ -48,6 +48,7 @@ mod error;
 pub mod hub;
 pub mod limits;
 pub mod param;
+pub mod progress;
 pub mod query;
 pub(crate) mod rand;
 pub mod resource;

@@ -154,6 +154,22 @@ limits! {
     history_scan_messages = 1000000, 1000 ..= 100000000, "messages";
     /// How long one QueryData reads an engine's history before it answers with what it has.
     history_seconds = 10, 1 ..= 300, "s";
+    /// RunStreams of cursor paths (`…/from=<position>`, engine streams) at once on one channel.
+    max_cursor_streams = 256, 1 ..= 100000, "RunStreams";
+}
+
+/// The key of the one setting that is a directory, not a number: where the plugin keeps the
+/// progress of its cursor paths' RunStreams across restarts ([`crate::progress`]).
+pub const STATE_DIR_KEY: &str = "state_dir";
+
+/// The directory [`STATE_DIR_KEY`] names: `GF_PLUGIN_STATE_DIR` when set and not empty, else
+/// `ringstream-state` in the system's temporary directory.
+pub fn state_dir_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> std::path::PathBuf {
+    let env = format!("GF_PLUGIN_{}", STATE_DIR_KEY.to_ascii_uppercase());
+    match lookup(&env) {
+        Some(dir) if !dir.trim().is_empty() => std::path::PathBuf::from(dir.trim()),
+        _ => std::env::temp_dir().join("ringstream-state"),
+    }
 }
 
 impl Limits {
@@ -242,6 +258,14 @@ mod tests {
             assert!((l.min..=l.max).contains(&l.default), "{}", l.key);
             assert_eq!(Limits::default().get(l.key), Some(l.default));
         }
+    }
+
+    #[test]
+    fn the_state_dir_is_the_setting_or_one_in_the_temporary_directory() {
+        let dir = state_dir_from_lookup(|k| (k == "GF_PLUGIN_STATE_DIR").then(|| "/var/x".into()));
+        assert_eq!(dir, std::path::PathBuf::from("/var/x"));
+        let dir = state_dir_from_lookup(|_| Some("  ".into()));
+        assert_eq!(dir, std::env::temp_dir().join("ringstream-state"));
     }
 
     #[test]

@@ -41,7 +41,11 @@ async fn main() -> anyhow::Result<()> {
         max_channels = limits.max_channels,
         "Ringstream plugin serving"
     );
-    let hub = StreamHub::new(HubConfig::new(limits));
+    let state_dir = ringstream_plugin::limits::state_dir_from_lookup(|k| std::env::var(k).ok());
+    let hub = StreamHub::new(HubConfig {
+        state_dir: Some(state_dir),
+        ..HubConfig::new(limits)
+    });
     RingstreamService::new(hub).serve(listener).await?;
     Ok(())
 }

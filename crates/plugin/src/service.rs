@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status};
 
 use crate::budget::Requester;
 use crate::channel::ChannelPath;
-use crate::hub::{Channel, StreamHub};
+use crate::hub::{Channel, EngineRead, StreamHub};
 use crate::query::StreamSpec;
 use crate::settings::{InstanceKey, Settings};
 use crate::PluginError;
@@ -274,6 +274,8 @@ struct Job {
     path: ChannelPath,
     spec: StreamSpec,
     channel_id: String,
+    /// The data source's uid (a cursor path's channel id holds it).
+    uid: String,
     from: i64,
     to: i64,
     max_rows: Option<usize>,
@@ -290,7 +292,7 @@ type JobKey = (ChannelPath, i64, i64, Option<usize>);
 fn prepare(
     query: &pluginv2::DataQuery,
     ctx: Option<&pluginv2::PluginContext>,
-) -> Result<(JobKey, StreamSpec, String), PluginError> {
+) -> Result<(JobKey, StreamSpec, String, String), PluginError> {
     let spec = StreamSpec::from_json_bytes(&query.json)?;
     let uid = datasource_uid(ctx)
         .ok_or_else(|| PluginError::BadPath("the request carries no datasource uid".into()))?;
@@ -310,19 +312,20 @@ fn prepare(
     let max_rows = usize::try_from(query.max_data_points)
         .ok()
         .filter(|n| *n > 0);
-    Ok(((path, from, to, max_rows), spec, channel_id))
+    Ok(((path, from, to, max_rows), spec, channel_id, uid.to_owned()))
 }
 
 /// The newest rows of one distinct query's range: from the engine that keeps the stream's
 /// history when its source has one (the channel is opened first all the same, so that the
-/// live stream starts before the read ends), else from its channel's ring.
+/// live stream starts before the read ends), else from its channel's ring. With the channel
+/// id the frame names when it is not the job's: a cursor path's (see [`crate::hub`]).
 async fn job_rows(
     service: &RingstreamService,
     who: &Arc<Requester>,
     settings: &Arc<Result<Option<Arc<Settings>>, PluginError>>,
     job: &Arc<Job>,
     remaining: &AtomicUsize,
-) -> Result<RingFrame, PluginError> {
+) -> Result<(RingFrame, Option<String>), PluginError> {
     let hub = &service.hub;
     let limits = hub.config().limits;
     let engine_settings = match settings.as_ref() {
@@ -330,6 +333,7 @@ async fn job_rows(
         _ => None,
     };
     let range = |settings, before, deadline| crate::source::RangeRequest {
+        after: None,
         spec: &job.spec,
         settings,
         connections: hub.connections(),
@@ -346,18 +350,17 @@ async fn job_rows(
     };
     let history_deadline =
         || tokio::time::Instant::now() + Duration::from_secs(limits.history_seconds);
+    let read = |request| async move {
+        match job.spec.source.range(request).await {
+            Some(rows) => rows,
+            None => Err(PluginError::Source("the source read no history".into())),
+        }
+    };
     if let (true, Some(s)) = (job.alert, engine_settings) {
         // An alert rule never streams: the whole range from the engine, no channel opened.
         s.allows(&job.spec)?;
-        return match job
-            .spec
-            .source
-            .range(range(s, None, history_deadline()))
-            .await
-        {
-            Some(rows) => rows,
-            None => Err(PluginError::Source("the source read no history".into())),
-        };
+        let rows = read(range(s, None, history_deadline())).await?;
+        return Ok((rows, None));
     }
     let channel = {
         let (hub, who, settings, job) = (
@@ -372,14 +375,22 @@ async fn job_rows(
     };
     if let Some(s) = engine_settings {
         // The engine answers the range up to where the channel takes over: every row after
-        // that reaches the panel through initial data and RunStream, so none comes twice.
+        // that reaches the panel through the channel, so none comes twice. A cursor path
+        // carries that position, so any plugin process can continue exactly there.
         let deadline = history_deadline();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let before = channel.engine_split(&who.viewer(), left).await?;
-        return match job.spec.source.range(range(s, before, deadline)).await {
-            Some(rows) => rows,
-            None => Err(PluginError::Source("the source read no history".into())),
+        let room = job.path.with_cursor(&job.uid, 0).is_some();
+        let (before, channel_id) = if room {
+            let cursor = channel.engine_cursor(job.to, left).await?;
+            (
+                cursor,
+                cursor.and_then(|c| job.path.with_cursor(&job.uid, c)),
+            )
+        } else {
+            (channel.engine_split(&who.viewer(), left).await?, None)
         };
+        let rows = read(range(s, before, deadline)).await?;
+        return Ok((rows, channel_id));
     }
     let (who, job) = (Arc::clone(who), Arc::clone(job));
     let max_bytes = remaining.load(Ordering::Relaxed);
@@ -393,7 +404,7 @@ async fn job_rows(
                     job.max_rows,
                     max_bytes,
                 )
-                .map(|rows| rows.frame)
+                .map(|rows| (rows.frame, None))
         })
         .await
 }
@@ -403,7 +414,7 @@ async fn job_rows(
 fn encode_job(
     limits: &crate::limits::Limits,
     job: &Job,
-    rows: Result<RingFrame, PluginError>,
+    rows: Result<(RingFrame, Option<String>), PluginError>,
     remaining: &AtomicUsize,
 ) -> Vec<(usize, Result<Vec<u8>, PluginError>)> {
     let too_large = || PluginError::TooLarge {
@@ -411,8 +422,8 @@ fn encode_job(
         limit_mib: limits.max_response_mb,
         setting: "max_response_mb",
     };
-    let mut frame = match rows {
-        Ok(frame) => frame,
+    let (mut frame, channel_id) = match rows {
+        Ok(rows) => rows,
         Err(e) => {
             return job
                 .asked_by
@@ -422,7 +433,7 @@ fn encode_job(
         }
     };
     let meta = frame.meta_mut();
-    meta.channel = Some(job.channel_id.clone());
+    meta.channel = Some(channel_id.unwrap_or_else(|| job.channel_id.clone()));
     meta.executed_query_string = Some(format!("stream {}", job.path));
     meta.preferred_visualisation_type = Some("graph".into());
     job.asked_by
@@ -485,7 +496,7 @@ impl pluginv2::data_server::Data for RingstreamService {
                 continue;
             }
             match prepare(q, ctx.as_ref()) {
-                Ok((key, spec, channel_id)) => match by_key.get(&key) {
+                Ok((key, spec, channel_id, uid)) => match by_key.get(&key) {
                     Some(&j) => jobs[j].asked_by.push((i, q.ref_id.clone())),
                     None => {
                         by_key.insert(key.clone(), jobs.len());
@@ -494,6 +505,7 @@ impl pluginv2::data_server::Data for RingstreamService {
                             path,
                             spec,
                             channel_id,
+                            uid,
                             from,
                             to,
                             max_rows,
@@ -754,14 +766,17 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         let cache = Arc::clone(&self.settings);
         let answer = self
             .blocking(move || {
-                let (path, spec) = ChannelPath::parse(&request.path)?;
+                let live = ChannelPath::parse_live(&request.path)?;
                 let settings = cache.of(ctx.as_ref());
                 let who = requester(
                     ctx.as_ref(),
                     settings.as_ref().ok().and_then(|s| s.as_deref()),
                 );
-                let channel = Self::open(&hub, &who, &settings, &path, &spec)?;
-                Ok(channel.initial_data(&who.viewer()))
+                let channel = Self::open(&hub, &who, &settings, &live.path, &live.spec)?;
+                Ok(match live.from {
+                    Some(from) => channel.cursor_initial_data(from),
+                    None => channel.initial_data(&who.viewer()),
+                })
             })
             .await;
         let response = match answer {
@@ -794,29 +809,45 @@ impl pluginv2::stream_server::Stream for RingstreamService {
         request: Request<pluginv2::RunStreamRequest>,
     ) -> Result<Response<Self::RunStreamStream>, Status> {
         let request = request.into_inner();
-        let (path, spec) =
-            ChannelPath::parse(&request.path).map_err(|e| Status::not_found(e.to_string()))?;
+        let live =
+            ChannelPath::parse_live(&request.path).map_err(|e| Status::not_found(e.to_string()))?;
         let ctx = request.plugin_context;
         let hub = self.hub.clone();
         let cache = Arc::clone(&self.settings);
-        let opened = path.clone();
-        let channel = self
+        let (opened, spec) = (live.path.clone(), live.spec.clone());
+        let context = ctx.clone();
+        let (channel, settings) = self
             .blocking(move || {
-                let settings = cache.of(ctx.as_ref());
+                let settings = cache.of(context.as_ref());
                 let who = requester(
-                    ctx.as_ref(),
+                    context.as_ref(),
                     settings.as_ref().ok().and_then(|s| s.as_deref()),
                 );
-                Self::open(&hub, &who, &settings, &opened, &spec)
+                let channel = Self::open(&hub, &who, &settings, &opened, &spec)?;
+                Ok((channel, settings.ok().flatten()))
             })
             .await
-            .map_err(|e| match e {
-                PluginError::Budget(_) => Status::resource_exhausted(e.to_string()),
-                PluginError::NotAllowed { .. } => Status::permission_denied(e.to_string()),
-                _ => Status::failed_precondition(e.to_string()),
-            })?;
-        tracing::debug!(%path, "RunStream started");
-        let packets = channel.run_stream().map(|packet| {
+            .map_err(|e| run_stream_status(&e))?;
+        tracing::debug!(path = %request.path, "RunStream started");
+        let packets = match (live.from, settings) {
+            (Some(from), Some(settings)) => {
+                // Progress is the data source's: the same path string on another names
+                // another server's stream.
+                let key = format!(
+                    "{}/{}/{}",
+                    ctx.as_ref().map_or(0, |c| c.org_id),
+                    datasource_uid(ctx.as_ref()).unwrap_or(""),
+                    request.path
+                );
+                let read = engine_read(&self.hub, &self.work, live.spec, settings);
+                channel
+                    .run_cursor_stream(key, from, read)
+                    .map_err(|e| run_stream_status(&e))?
+                    .boxed()
+            }
+            _ => channel.run_stream().boxed(),
+        };
+        let packets = packets.map(|packet| {
             packet
                 .map(|data| pluginv2::StreamPacket { data })
                 .map_err(|e| Status::unavailable(e.to_string()))
@@ -834,6 +865,59 @@ impl pluginv2::stream_server::Stream for RingstreamService {
             data: Vec::new(),
         }))
     }
+}
+
+/// RunStream's status for a channel that could not be opened or streamed.
+fn run_stream_status(e: &PluginError) -> Status {
+    match e {
+        PluginError::Budget(_) | PluginError::Exhausted { .. } => {
+            Status::resource_exhausted(e.to_string())
+        }
+        PluginError::NotAllowed { .. } => Status::permission_denied(e.to_string()),
+        _ => Status::failed_precondition(e.to_string()),
+    }
+}
+
+/// A cursor path's engine reads: `spec`'s rows at positions `after..before`, whatever their
+/// time, at most the channel's capacity (the newest; a panel keeps no more) and one
+/// response's bytes, within `history_seconds`. Each holds a work slot while it reads, as a
+/// query does, so at most `query_concurrency` such frames are built at once.
+fn engine_read(
+    hub: &StreamHub,
+    work: &Arc<Semaphore>,
+    spec: StreamSpec,
+    settings: Arc<Settings>,
+) -> EngineRead {
+    let (hub, work, spec) = (hub.clone(), Arc::clone(work), Arc::new(spec));
+    Arc::new(move |after, before| {
+        let (hub, work) = (hub.clone(), Arc::clone(&work));
+        let (spec, settings) = (Arc::clone(&spec), Arc::clone(&settings));
+        Box::pin(async move {
+            let _slot = work
+                .acquire_owned()
+                .await
+                .map_err(|_| PluginError::Encode("the plugin is shutting down".into()))?;
+            let limits = hub.config().limits;
+            let request = crate::source::RangeRequest {
+                spec: &spec,
+                settings: &settings,
+                connections: hub.connections(),
+                limits: &limits,
+                metrics: hub.metrics(),
+                from_ms: i64::MIN / 1_000_000,
+                to_ms: i64::MAX / 1_000_000,
+                after: Some(after),
+                before: Some(before),
+                max_rows: spec.capacity,
+                max_bytes: limits.response_bytes(),
+                deadline: tokio::time::Instant::now() + Duration::from_secs(limits.history_seconds),
+            };
+            match spec.source.range(request).await {
+                Some(rows) => rows,
+                None => Err(PluginError::Source("the source read no history".into())),
+            }
+        })
+    })
 }
 
 /// CheckHealth's verdict: every configured connection is made for real (credentials

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use ringstream_harness::host::{DataSourceSettings, HealthStatus, LivePanel, PluginHost, Query};
+use ringstream_harness::host::{
+    DataSourceSettings, HealthStatus, HostOptions, LivePanel, PluginHost, Query,
+};
 use ringstream_harness::panel::buffer_options;
 use serde_json::json;
 
@@ -44,7 +46,23 @@ pub(crate) async fn publish(js: &jetstream::Context, subject: &str, ns: std::ops
 }
 
 pub(crate) async fn plugin_on(server: &NatsServer, uid: &str) -> PluginHost {
-    let mut host = PluginHost::start(plugin_exe())
+    plugin_in(server, uid, uid).await.0
+}
+
+/// A plugin process keeping its RunStream progress in a directory of its own (as each Grafana
+/// node's plugin does), emptied first.
+async fn plugin_in(server: &NatsServer, uid: &str, name: &str) -> (PluginHost, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("ringstream-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = HostOptions {
+        env: vec![("GF_PLUGIN_STATE_DIR".to_owned(), dir.display().to_string())],
+        ..HostOptions::default()
+    };
+    (plugin_with(server, uid, options).await, dir)
+}
+
+async fn plugin_with(server: &NatsServer, uid: &str, options: HostOptions) -> PluginHost {
+    let mut host = PluginHost::start_with(plugin_exe(), options)
         .await
         .expect("the plugin starts");
     host.set_settings(DataSourceSettings {
@@ -227,4 +245,118 @@ async fn a_missing_stream_and_wrong_credentials_are_errors_that_name_them() {
         host.logs().join("\n")
     );
     assert!(!error.contains("s3cret-pass"), "{error}");
+}
+
+/// A JetStream query without backfill, so that a channel opened later starts later.
+fn cursor_query(subject: &str, stream: &str) -> Query {
+    Query::new(
+        "A",
+        json!({"source": "nats", "subject": subject, "stream": stream,
+               "capacity": 1000, "tickMs": 50, "backfill": false}),
+    )
+    .with_time_range(now_ms() - 600_000, now_ms() + 60_000)
+    .with_max_data_points(1000)
+}
+
+fn sequence(n: std::ops::Range<i64>) -> Vec<f64> {
+    n.map(|n| n as f64).collect()
+}
+
+/// HA Grafana: QueryData answered by node A's plugin, the browser's Live connection
+/// (SubscribeStream, RunStream) on node B's, while messages keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_queried_on_one_plugin_and_streamed_by_another_holds_every_message_once() {
+    let server = NatsServer::start();
+    let client = server.client().await;
+    let js = make_stream(&client, "HA", &["ha.>"]).await;
+    publish(&js, "ha.x", 0..20).await;
+    let (a, _dir_a) = plugin_in(&server, "e2e-nats-ha", "ha-a").await;
+    let (b, _dir_b) = plugin_in(&server, "e2e-nats-ha", "ha-b").await;
+
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move {
+            for n in 20..150 {
+                publish(&js, "ha.x", n..n + 1).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let query = cursor_query("ha.x", "HA");
+    let result = a
+        .query_data(std::slice::from_ref(&query))
+        .await
+        .expect("QueryData on A");
+    assert_eq!(result["A"].error, None);
+    let frame = &result["A"].frames[0];
+    let channel = frame.channel().expect("a channel").to_owned();
+    assert!(channel.contains("/from="), "a cursor path: {channel}");
+    let queried = frame.len();
+    assert!(
+        queried >= 20,
+        "the range's history from the engine: {queried}"
+    );
+    // B's channel opens later, after more messages: it must read the gap from the engine.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut live = LivePanel::from_query_frame(&b, frame, buffer_options(1000, None, false))
+        .await
+        .expect("the panel streams from B");
+    publisher.await.expect("the publisher");
+    live.wait_until(WAIT, |p| p.len() >= 150)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", live.panel().to_table_tail(5)));
+    let _ = live.next_packet(Duration::from_millis(300)).await;
+    assert_eq!(
+        numbers(live.panel()),
+        sequence(0..150),
+        "every message once, in order ({queried} from A's QueryData)\n{}",
+        live.panel().to_table_tail(5)
+    );
+    assert!(queried < 150, "B streamed some: {queried}");
+}
+
+/// The plugin restarts while a panel streams a cursor path; Grafana resubmits the RunStream
+/// of the same path to the new process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_plugin_continues_a_cursor_paths_run_stream_without_repeat_or_gap() {
+    let server = NatsServer::start();
+    let client = server.client().await;
+    let js = make_stream(&client, "RESTART", &["restart.>"]).await;
+    publish(&js, "restart.x", 0..10).await;
+    let (mut host, dir) = plugin_in(&server, "e2e-nats-restart", "restart").await;
+    let query = cursor_query("restart.x", "RESTART");
+    let mut live = LivePanel::open(&host, &query, buffer_options(1000, None, false))
+        .await
+        .expect("the panel opens");
+    assert!(live.path().contains("/from="), "{}", live.path());
+    publish(&js, "restart.x", 10..30).await;
+    live.wait_until(WAIT, |p| p.len() >= 30)
+        .await
+        .expect("the live messages");
+    // gRPC took every packet; the progress file follows within milliseconds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = std::fs::read_to_string(dir.join("runstreams-v1.txt")).unwrap_or_default();
+    assert!(
+        state.contains(live.path()),
+        "the progress is kept: {state:?}"
+    );
+
+    host.restart().await.expect("the plugin restarts");
+    publish(&js, "restart.x", 30..40).await; // while no RunStream runs
+    live.rerun(&host)
+        .await
+        .expect("the RunStream is resubmitted");
+    publish(&js, "restart.x", 40..50).await;
+    live.wait_until(WAIT, |p| p.len() >= 50)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", live.panel().to_table_tail(5)));
+    let _ = live.next_packet(Duration::from_millis(300)).await;
+    assert_eq!(
+        numbers(live.panel()),
+        sequence(0..50),
+        "no repeat, no gap\n{}",
+        live.panel().to_table_tail(60)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -346,6 +346,10 @@ pub struct RangeRequest<'a> {
     pub from_ms: i64,
     /// The range's end.
     pub to_ms: i64,
+    /// Read only rows at engine positions at or after this, whatever their time (a cursor
+    /// path's RunStream catching up on rows its channel does not hold); `None`: from the
+    /// range's start.
+    pub after: Option<Position>,
     /// Read only rows at engine positions below this (the rest reach the panel through the
     /// channel: see [`Channel::engine_split`](crate::hub::Channel::engine_split)); `None`:
     /// the whole range.
@@ -773,6 +777,9 @@ pub struct Positions {
     history_end: Option<Position>,
     /// The ring sequence after the newest history row pushed.
     history_seq: u64,
+    /// From where the ring holds every row of the stream: its start, then past the newest
+    /// row it dropped.
+    covered_from: Option<Position>,
 }
 
 impl Positions {
@@ -807,10 +814,23 @@ impl Positions {
         self.history_seq
     }
 
+    /// The position from which the ring holds every row of the stream (once the source said
+    /// where it starts): rows before it, if any, are the engine's to give.
+    pub fn covered_from(&self) -> Option<Position> {
+        self.covered_from
+    }
+
+    /// How many rows lie before position `from`: the index of the first row at or after it.
+    pub fn index_of(&self, from: Position) -> usize {
+        self.positions.partition_point(|p| *p < from)
+    }
+
     /// Drops the positions of rows the ring no longer holds (it holds `len`).
     pub fn keep_last(&mut self, len: usize) {
         while self.positions.len() > len {
-            self.positions.pop_front();
+            if let Some(dropped) = self.positions.pop_front() {
+                self.covered_from = Some(dropped.saturating_add(1));
+            }
         }
     }
 
@@ -888,6 +908,7 @@ impl<'a> Batch<'a> {
         self.start = Some(position);
         if let Some(p) = self.positions.as_deref_mut() {
             p.history_end = Some(history_end);
+            p.covered_from = Some(position);
         }
     }
 

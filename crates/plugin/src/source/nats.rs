@@ -1015,13 +1015,18 @@ async fn read_range(
             .get_stream(name)
             .await
             .map_err(|e| stream_error(name, &e))?;
-        let from = async_nats::datetime::from_nanos(i128::from(req.from_ms) * 1_000_000)
-            .map_err(|e| PluginError::Source(e.to_string()))?;
+        let policy = match req.after {
+            // Stream sequences are u64: a later position has no message yet.
+            Some(after) => DeliverPolicy::ByStartSequence {
+                start_sequence: u64::try_from(after).unwrap_or(u64::MAX).max(1),
+            },
+            None => DeliverPolicy::ByStartTime {
+                start_time: async_nats::datetime::from_nanos(i128::from(req.from_ms) * 1_000_000)
+                    .map_err(|e| PluginError::Source(e.to_string()))?,
+            },
+        };
         let consumer = stream
-            .create_consumer(ordered(
-                target,
-                DeliverPolicy::ByStartTime { start_time: from },
-            ))
+            .create_consumer(ordered(target, policy))
             .await
             .map_err(|e| stream_error(name, &e))?;
         let pending = consumer.cached_info().num_pending;

@@ -1355,7 +1355,7 @@ async fn read_range(req: &RangeRequest<'_>, key: &str) -> Result<RingFrame, Plug
         })??;
 
     let ms = |t: i64| u64::try_from(t).unwrap_or(0);
-    let first = position(ms(req.from_ms), 0);
+    let first = req.after.unwrap_or_else(|| position(ms(req.from_ms), 0));
     let mut last = position(ms(req.to_ms), u64::MAX);
     if let Some(before) = req.before {
         last = last.min(before.saturating_sub(1));
@@ -1364,7 +1364,45 @@ async fn read_range(req: &RangeRequest<'_>, key: &str) -> Result<RingFrame, Plug
     let mut notices = Vec::new();
     let want = req.max_rows.max(1);
     let limit = req.limits.history_scan_messages;
-    while last >= first && newest_first.len() < want && req.before != Some(0) {
+    if req.after.is_some() {
+        // A cursor path catching up: the rows right after its cursor, oldest first, so that
+        // what a limit leaves out is the newest part, which the channel then delivers.
+        let mut next = first;
+        let mut oldest_first: Vec<Entry> = Vec::new();
+        while next <= last && oldest_first.len() < want {
+            let count = RANGE_BATCH.min(want - oldest_first.len());
+            let mut cmd = redis::cmd("XRANGE");
+            cmd.arg(key)
+                .arg(stream_id(next))
+                .arg(stream_id(last))
+                .arg("COUNT")
+                .arg(count);
+            let call = cmd.query_async::<Value>(&mut commands);
+            let reply = match tokio::time::timeout_at(deadline, call).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    return Err(PluginError::Source(format!(
+                        "Redis stream {key:?}: {}",
+                        req.settings.redact(&describe(&e).to_string())
+                    )))
+                }
+                Err(_) => break,
+            };
+            let batch = entries_of(reply);
+            let done = batch.len() < count;
+            if let Some(newest) = batch.last() {
+                next = newest.at.saturating_add(1);
+            }
+            oldest_first.extend(batch);
+            if done {
+                break;
+            }
+        }
+        oldest_first.reverse();
+        newest_first = oldest_first;
+    }
+    while req.after.is_none() && last >= first && newest_first.len() < want && req.before != Some(0)
+    {
         let read = newest_first.len() as u64;
         if read >= limit {
             notices.push(feed::range_cut_notice(read, "history_scan_messages", true));

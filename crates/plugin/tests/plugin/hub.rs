@@ -32,6 +32,7 @@ fn hub_with(linger_ms: u64, limits: Limits) -> StreamHub {
         limits,
         linger: Duration::from_millis(linger_ms),
         clock: Arc::new(TokioClock::starting_at(EPOCH_MS)),
+        state_dir: None,
     })
 }
 

@@ -28,6 +28,15 @@ fn reliability_md_lists_every_limit_with_its_default() {
         .filter(|l| l.starts_with("| `") && l.contains("| `GF_PLUGIN_"))
         .count();
     assert_eq!(rows, LIMITS.len(), "a row for a limit that does not exist");
+    let state_dir = format!(
+        "- `{}` (`GF_PLUGIN_{}`",
+        ringstream_plugin::limits::STATE_DIR_KEY,
+        ringstream_plugin::limits::STATE_DIR_KEY.to_ascii_uppercase()
+    );
+    assert!(
+        doc.contains(&state_dir),
+        "docs/RELIABILITY.md has no {state_dir:?}"
+    );
 }
 
 /// plugin.json is what Grafana and `cargo xtask dist` read; the crate's constants must say the
