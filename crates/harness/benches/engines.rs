@@ -15,6 +15,8 @@
 //! Options (environment): `MESSAGES` (default 200 000), `RANGE` (100 000), `RUNS` (5).
 //! Needs /usr/sbin/nats-server (`cargo xtask ci` installs it).
 
+#[path = "../../plugin/benches/common/payload20.rs"]
+mod payload20;
 #[path = "../tests/harness/plugin_exe.rs"]
 mod plugin_exe;
 #[path = "../tests/harness/servers.rs"]
@@ -36,38 +38,6 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// 20 fields: a timestamp, 13 numbers, 4 strings, 2 booleans, as crates/plugin/benches/mqtt.rs.
-fn payload(i: u64) -> Vec<u8> {
-    let x = i as f64;
-    format!(
-        concat!(
-            r#"{{"ts":{},"device":"press-{:03}","site":"plant-7","line":"line-1","status":"{}","#,
-            r#""temperature":{:.2},"pressure":{:.3},"humidity":{:.1},"vibration":{:.4},"rpm":{},"#,
-            r#""power_kw":{:.2},"voltage":{:.1},"current":{:.2},"flow":{:.3},"level":{:.1},"#,
-            r#""cycle":{},"errors":{},"uptime_s":{},"running":{},"alarm":{}}}"#
-        ),
-        1_700_000_000_000u64 + i,
-        i % 500,
-        if i.is_multiple_of(7) { "warming" } else { "ok" },
-        20.0 + (x * 0.01).sin() * 5.0,
-        1.013 + (x * 0.001).cos() * 0.01,
-        45.0 + (i % 100) as f64 * 0.1,
-        (x * 0.1).sin().abs() * 0.02,
-        1400 + i % 200,
-        72.5 + (i % 50) as f64 * 0.25,
-        229.0 + (i % 20) as f64 * 0.1,
-        31.5 + (i % 30) as f64 * 0.05,
-        12.0 + (x * 0.02).sin(),
-        80.0 - (i % 40) as f64 * 0.5,
-        i,
-        i % 3,
-        3600 + i,
-        !i.is_multiple_of(11),
-        i.is_multiple_of(97),
-    )
-    .into_bytes()
-}
-
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -79,7 +49,7 @@ fn main() {
         env("RANGE", 100_000),
         env("RUNS", 5),
     );
-    let pool: Vec<Vec<u8>> = (0..1000).map(payload).collect();
+    let pool: Vec<Vec<u8>> = (0..1000).map(payload20::payload).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
