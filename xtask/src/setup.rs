@@ -30,7 +30,9 @@ pub(crate) const REDIS_SERVER: &str = "/usr/bin/redis-server";
 /// Installs `nats-server` and `redis-server` when missing.
 pub(crate) fn ensure_engines() -> Result<()> {
     ensure_debian_packages(&[NATS_SERVER], &["nats-server"])?;
-    ensure_debian_packages(&[REDIS_SERVER], &["redis-server"])
+    ensure_debian_packages(&[REDIS_SERVER], &["redis-server"])?;
+    // The TLS tests make their certificates with it.
+    ensure_debian_packages(&["/usr/bin/openssl"], &["openssl"])
 }
 
 /// Installs Debian `packages` when one of `files` is missing: only as root (with apt-get);

@@ -18,4 +18,5 @@ mod resources;
 mod roundtrip;
 mod servers;
 mod snapshots;
+mod tls;
 mod wire;
