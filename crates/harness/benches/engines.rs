@@ -12,8 +12,11 @@
 //!    rows are counted. Rate = rows that reached packets / time from the first publish to
 //!    the last row. Publisher, server and plugin share the machine's cores.
 //!
+//! The same two for Redis Streams (XREVRANGE; one XREAD BLOCK reader, entries XADDed in
+//! pipelines of 1 000).
+//!
 //! Options (environment): `MESSAGES` (default 200 000), `RANGE` (100 000), `RUNS` (5).
-//! Needs /usr/sbin/nats-server (`cargo xtask ci` installs it).
+//! Needs /usr/sbin/nats-server and /usr/bin/redis-server (`cargo xtask ci` installs them).
 
 #[path = "../../plugin/benches/common/payload20.rs"]
 mod payload20;
@@ -29,7 +32,7 @@ use async_nats::jetstream::{self, stream};
 use ringstream_harness::host::{DataSourceSettings, HostOptions, PluginHost, Query};
 use serde_json::json;
 
-use servers::{now_ms, NatsServer};
+use servers::{now_ms, NatsServer, RedisServer};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -89,7 +92,122 @@ fn main() {
         query_range(&host, &js, &pool, range, runs).await;
         to_packets(&host, &server, &pool, messages, true).await;
         to_packets(&host, &server, &pool, messages, false).await;
+        redis(&pool, messages, range, runs).await;
     });
+}
+
+/// A payload's 20 fields as a Redis stream entry's field/value pairs.
+fn pairs(payload: &[u8]) -> Vec<(String, String)> {
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(payload).expect("JSON");
+    json.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
+}
+
+/// XADDs `n` entries to `key`, 1 000 a pipeline.
+fn xadd(conn: &mut redis::Connection, key: &str, entries: &[Vec<(String, String)>], n: usize) {
+    for start in (0..n).step_by(1000) {
+        let mut pipe = redis::pipe();
+        for i in start..(start + 1000).min(n) {
+            let cmd = pipe.cmd("XADD").arg(key).arg("*");
+            for (k, v) in &entries[i % entries.len()] {
+                cmd.arg(k).arg(v);
+            }
+            cmd.ignore();
+        }
+        let () = pipe.query(conn).expect("XADD");
+    }
+}
+
+/// Parts 1 and 2 for Redis Streams: QueryData of a `range`-entry stream, and a flood of
+/// XADDs into packets.
+async fn redis(pool: &[Vec<u8>], n: usize, range: usize, runs: usize) {
+    let server = RedisServer::start();
+    let entries: Vec<Vec<(String, String)>> = pool.iter().map(|p| pairs(p)).collect();
+    let mut conn = server.client();
+    let from = now_ms() - 1_000;
+    xadd(&mut conn, "bench:range", &entries, range);
+    let mut host = PluginHost::start_with(
+        plugin_exe::plugin_exe(),
+        HostOptions {
+            call_timeout: Duration::from_secs(120),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("the plugin starts");
+    host.set_settings(DataSourceSettings {
+        uid: "bench".into(),
+        json_data: json!({ "redisUrl": server.url() }),
+        ..DataSourceSettings::default()
+    });
+    let query = Query::new(
+        "A",
+        json!({"source": "redis", "key": "bench:range", "capacity": 100_000}),
+    )
+    .with_time_range(from, now_ms() + 600_000)
+    .with_max_data_points(100_000);
+    let mut took = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let answer = host
+            .query_data(std::slice::from_ref(&query))
+            .await
+            .expect("QueryData");
+        took.push(started.elapsed());
+        let a = &answer["A"];
+        assert_eq!(a.error, None);
+        println!("    (redis range: {} rows)", a.frames[0].len());
+    }
+    println!(
+        "  QueryData of {range} Redis stream entries (20 fields): median {:.0} ms of {runs}",
+        median(took).as_secs_f64() * 1e3
+    );
+
+    let answer = host
+        .query_data(&[Query::new(
+            "A",
+            json!({"source": "redis", "key": "bench:flood", "tickMs": 100, "capacity": 100_000,
+                   "timePath": "ts"}),
+        )])
+        .await
+        .expect("QueryData");
+    let channel = answer["A"].frames[0]
+        .channel()
+        .expect("a channel")
+        .to_owned();
+    let path = ringstream_harness::host::channel_path(&channel, "bench")
+        .expect("our channel")
+        .to_owned();
+    let mut packets = host.run_stream(&path).await.expect("RunStream");
+    let _schema = packets.next_within(Duration::from_secs(10)).await;
+    let started = Instant::now();
+    let publisher = std::thread::spawn(move || {
+        let mut conn = server.client();
+        xadd(&mut conn, "bench:flood", &entries, n);
+        server // kept alive until the rows are counted
+    });
+    let (mut received, mut count) = (0usize, 0usize);
+    while received < n {
+        match packets.next_within(Duration::from_secs(20)).await {
+            Ok(Some(packet)) => {
+                received += packet.rows();
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  Redis stream (XREAD BLOCK) -> rows -> packets: {:>9.0} msg/s ({received} of {n} rows \
+         in {count} packets, {secs:.2} s)",
+        received as f64 / secs
+    );
+    drop(publisher.join());
 }
 
 /// Part 1: QueryData of a `range`-message JetStream range, and of a ring that size.

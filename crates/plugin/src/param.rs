@@ -190,7 +190,8 @@ impl Param {
                         }
                     }
                 }
-                Some(Value::Names(names))
+                // No names is no choice (every field), as when absent: one stream, one spec.
+                (!names.is_empty()).then_some(Value::Names(names))
             }
             (Kind::Names { .. }, Some(other)) => {
                 return Err(self.error(format!(

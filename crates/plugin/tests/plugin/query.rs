@@ -249,3 +249,20 @@ fn a_websocket_path_cannot_name_another_host() {
     }
     assert_eq!(parse(r#"{"source":"websocket"}"#).unwrap_err().0, "path");
 }
+
+#[test]
+fn an_empty_fields_list_is_the_same_stream_as_none() {
+    // Found by the query_json fuzz target: `"fields": []` made a spec its own channel path
+    // did not give back.
+    let with = StreamSpec::from_json_bytes(br#"{"source":"websocket","path":"/a?x=","fields":[]}"#)
+        .unwrap();
+    let without = StreamSpec::from_json_bytes(br#"{"source":"websocket","path":"/a?x="}"#).unwrap();
+    assert_eq!(with, without);
+    let path = ringstream_plugin::ChannelPath::of(&with);
+    assert_eq!(
+        ringstream_plugin::ChannelPath::parse(path.as_str())
+            .unwrap()
+            .1,
+        with
+    );
+}
