@@ -73,10 +73,14 @@ fn main() {
             plugin_exe::plugin_exe(),
             HostOptions {
                 // What the plugin can do, not the per-connection budget (50 000/s by default).
-                env: vec![(
-                    "GF_PLUGIN_FEED_MESSAGES_PER_SECOND".into(),
-                    "10000000".into(),
-                )],
+                env: vec![
+                    (
+                        "GF_PLUGIN_FEED_MESSAGES_PER_SECOND".into(),
+                        "10000000".into(),
+                    ),
+                    // 100 000 rows of 20 fields pass the default 16 MiB response limit.
+                    ("GF_PLUGIN_MAX_RESPONSE_MB".into(), "256".into()),
+                ],
                 call_timeout: Duration::from_secs(120),
                 ..HostOptions::default()
             },
@@ -134,6 +138,7 @@ async fn redis(pool: &[Vec<u8>], n: usize, range: usize, runs: usize) {
     let mut host = PluginHost::start_with(
         plugin_exe::plugin_exe(),
         HostOptions {
+            env: vec![("GF_PLUGIN_MAX_RESPONSE_MB".into(), "256".into())],
             call_timeout: Duration::from_secs(120),
             ..HostOptions::default()
         },
