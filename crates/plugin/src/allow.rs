@@ -32,6 +32,22 @@ pub struct Allow {
     pub syntax: Syntax,
 }
 
+impl Allow {
+    /// The declaration of the list's setting, for the source's settings section: text of at
+    /// most the record lists' length, one pattern per line.
+    pub const fn declaration(self, doc: &'static str) -> crate::settings::Setting {
+        crate::settings::Setting {
+            key: self.setting,
+            secure: false,
+            kind: crate::settings::SettingKind::Text {
+                max_len: crate::settings::limits::MAX_RECORD_LIST_LEN,
+            },
+            doc,
+            repeat: None,
+        }
+    }
+}
+
 /// How a pattern reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {

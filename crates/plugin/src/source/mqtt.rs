@@ -392,16 +392,10 @@ const SETTINGS: &[Setting] = &[
               tickMs, capacity and no timePath or fields) opens with history",
         repeat: None,
     },
-    Setting {
-        key: ALLOW.setting,
-        secure: false,
-        kind: SettingKind::Text {
-            max_len: settings_limits::MAX_RECORD_LIST_LEN,
-        },
-        doc: "topic filters queries may read (one per line, at most 64; + and # as in MQTT): a query's \
+    ALLOW.declaration(
+        "topic filters queries may read (one per line, at most 64; + and # as in MQTT): a query's \
               filter must lie within one of them; empty: any",
-        repeat: None,
-    },
+    ),
 ];
 
 /// The topic filter of an MQTT stream's spec.

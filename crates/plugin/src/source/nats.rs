@@ -535,16 +535,10 @@ const SETTINGS: &[Setting] = &[
         doc: "the content of a .creds file (a user JWT and its NKey seed), instead of a user",
         repeat: None,
     },
-    Setting {
-        key: ALLOW.setting,
-        secure: false,
-        kind: SettingKind::Text {
-            max_len: settings_limits::MAX_RECORD_LIST_LEN,
-        },
-        doc: "subjects queries may read (one per line, at most 64; * and > as in NATS): a query's \
+    ALLOW.declaration(
+        "subjects queries may read (one per line, at most 64; * and > as in NATS): a query's \
               subject must lie within one of them; empty: any",
-        repeat: None,
-    },
+    ),
 ];
 
 /// The client options of `nats` (fresh for every connect).

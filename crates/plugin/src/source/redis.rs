@@ -453,17 +453,11 @@ const SETTINGS: &[Setting] = &[
         doc: "the database number (SELECT); default 0",
         repeat: None,
     },
-    Setting {
-        key: ALLOW.setting,
-        secure: false,
-        kind: SettingKind::Text {
-            max_len: settings_limits::MAX_RECORD_LIST_LEN,
-        },
-        doc: "stream keys and Pub/Sub channels queries may read (one per line, at most 64; * \
+    ALLOW.declaration(
+        "stream keys and Pub/Sub channels queries may read (one per line, at most 64; * \
               any characters, e.g. sensor:*): a query's key, or its channel pattern, must lie \
               within one of them; empty: any",
-        repeat: None,
-    },
+    ),
 ];
 
 /// What went wrong talking to the server, in words, without secrets (redis-rs never sees

@@ -377,16 +377,10 @@ const SETTINGS: &[Setting] = &[
               capacity and no timePath or fields) opens with history",
         repeat: None,
     },
-    Setting {
-        key: ALLOW.setting,
-        secure: false,
-        kind: SettingKind::Text {
-            max_len: settings_limits::MAX_RECORD_LIST_LEN,
-        },
-        doc: "paths queries may read (one per line, at most 64; * any characters, e.g. /prices/*): a \
+    ALLOW.declaration(
+        "paths queries may read (one per line, at most 64; * any characters, e.g. /prices/*): a \
               query's path, with its ?query, must match one of them; empty: any",
-        repeat: None,
-    },
+    ),
 ];
 
 /// The path of a WebSocket stream's spec.
