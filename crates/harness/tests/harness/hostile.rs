@@ -125,7 +125,13 @@ async fn a_payload_of_long_nested_keys_is_skipped_without_growing_memory() {
         LivePanel::open_as(&attacker, &attack_query, buffer_options(1000, None, false))
             .await
             .expect("the attacker's panel");
-    tokio::time::sleep(Duration::from_millis(300)).await; // both subscriptions are live
+    publisher
+        .until_live("victim/t", r#"{"v":-1}"#, &mut panel)
+        .await;
+    publisher
+        .until_live("attack/probe", r#"{"p":1}"#, &mut attack)
+        .await;
+    let before = panel.panel().len();
 
     // Long keys nested a few levels deep over many small leaves: every leaf's flattened key
     // would be the whole path (the quadratic blow-up that aborted the process), and the
@@ -157,13 +163,11 @@ async fn a_payload_of_long_nested_keys_is_skipped_without_growing_memory() {
             .await;
     }
     panel
-        .wait_until(WAIT, |p| p.len() >= 10)
+        .wait_until(WAIT, |p| p.len() >= before + 10)
         .await
         .expect("the victim gets every row");
-    assert_eq!(
-        panel.panel().numbers("v"),
-        Some((0..10).map(f64::from).collect())
-    );
+    let v = panel.panel().numbers("v").expect("numbers");
+    assert_eq!(v[before..], (0..10).map(f64::from).collect::<Vec<_>>());
     attack
         .wait_until(WAIT, |p| {
             p.frame()
@@ -555,7 +559,13 @@ async fn a_stream_of_wide_string_rows_is_cut_to_its_share_of_memory() {
     let mut panel = LivePanel::open_as(&victim, &victim_query, buffer_options(1000, None, false))
         .await
         .expect("the victim's panel");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    publisher
+        .until_live("victim/t", r#"{"v":-1}"#, &mut panel)
+        .await;
+    publisher
+        .until_live("wide/t", r#"{"f0":"x"}"#, &mut attack)
+        .await;
+    let before = panel.panel().len();
     // 255 string fields of 900 bytes: 230 KB a row; 600 rows are 138 MB, more than a
     // viewer's 64 MiB share.
     let value = "x".repeat(900);
@@ -583,7 +593,7 @@ async fn a_stream_of_wide_string_rows_is_cut_to_its_share_of_memory() {
             .await;
     }
     panel
-        .wait_until(WAIT, |p| p.len() >= 5)
+        .wait_until(WAIT, |p| p.len() >= before + 5)
         .await
         .expect("the victim keeps streaming");
     assert_healthy(&mut host);

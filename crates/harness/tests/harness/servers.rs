@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use ringstream_harness::host::LivePanel;
+use ringstream_harness::HarnessError;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
@@ -237,6 +239,25 @@ impl Publisher {
     pub(crate) async fn publish(&mut self, topic: &str, payload: impl Into<Vec<u8>>) {
         self.publish_all([(topic.to_owned(), payload.into())], false)
             .await;
+    }
+
+    /// Publishes `probe` on `topic` until `panel` shows a row more than it had: the plugin's
+    /// subscription is live. A fixed sleep only guesses how long CONNECT and SUBSCRIBE take
+    /// on a loaded machine, and messages published before the SUBACK are lost (QoS 0).
+    pub(crate) async fn until_live(&mut self, topic: &str, probe: &str, panel: &mut LivePanel) {
+        let before = panel.panel().len();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.publish(topic, probe).await;
+            match panel
+                .wait_until(Duration::from_millis(300), |p| p.len() > before)
+                .await
+            {
+                Ok(()) => return,
+                Err(HarnessError::Timeout(_)) if Instant::now() < deadline => {}
+                Err(e) => panic!("the subscription to {topic:?} never went live: {e}"),
+            }
+        }
     }
 }
 
