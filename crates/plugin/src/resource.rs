@@ -150,9 +150,11 @@ async fn topics(hub: &StreamHub, settings: Option<&Settings>, query: &str) -> An
         limit,
         timeout: TOPICS_TIMEOUT,
     };
-    match source.topics(req).await {
-        None => Answer::ok(json!({"topics": [], "truncated": false})),
-        Some(Ok(found)) => {
+    let Some(discovery) = source.topics(req) else {
+        return Answer::ok(json!({"topics": [], "truncated": false}));
+    };
+    match discovery.await {
+        Ok(found) => {
             // Discovery shows only what a query could then read.
             let topics: Vec<&String> = found
                 .topics
@@ -161,9 +163,9 @@ async fn topics(hub: &StreamHub, settings: Option<&Settings>, query: &str) -> An
                 .collect();
             Answer::ok(json!({"topics": topics, "truncated": found.truncated}))
         }
-        Some(Err(PluginError::Query(e))) => Answer::error(400, Some("filter"), e.problem),
-        Some(Err(e @ PluginError::Refused(_))) => Answer::error(429, None, e.to_string()),
-        Some(Err(e)) => Answer::error(502, None, settings.redact(&e.to_string())),
+        Err(PluginError::Query(e)) => Answer::error(400, Some("filter"), e.problem),
+        Err(e @ PluginError::Refused(_)) => Answer::error(429, None, e.to_string()),
+        Err(e) => Answer::error(502, None, settings.redact(&e.to_string())),
     }
 }
 

@@ -351,8 +351,8 @@ async fn job_rows(
     let history_deadline =
         || tokio::time::Instant::now() + Duration::from_secs(limits.history_seconds);
     let read = |request| async move {
-        match job.spec.source.range(request).await {
-            Some(rows) => rows,
+        match job.spec.source.range(request) {
+            Some(rows) => rows.await,
             None => Err(PluginError::Source("the source read no history".into())),
         }
     };
@@ -912,10 +912,11 @@ fn engine_read(
                 max_bytes: limits.response_bytes(),
                 deadline: tokio::time::Instant::now() + Duration::from_secs(limits.history_seconds),
             };
-            match spec.source.range(request).await {
-                Some(rows) => rows,
+            let rows = match spec.source.range(request) {
+                Some(rows) => rows.await,
                 None => Err(PluginError::Source("the source read no history".into())),
-            }
+            };
+            rows
         })
     })
 }
@@ -927,7 +928,11 @@ async fn health(settings: Option<&Settings>, channels: usize) -> (HealthStatus, 
     let checks =
         futures_util::future::join_all(crate::source::SOURCES.iter().map(|source| async move {
             match settings {
-                Some(s) => source.check(s, HEALTH_TIMEOUT).await.map(|o| (*source, o)),
+                // Secrets come out here, once for every source.
+                Some(s) => match source.check(s, HEALTH_TIMEOUT) {
+                    Some(check) => Some((*source, s.redact_outcome(check.await))),
+                    None => None,
+                },
                 None => None,
             }
         }))

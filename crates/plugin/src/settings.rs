@@ -451,13 +451,12 @@ impl Settings {
             .is_none_or(|(_, patterns)| patterns.iter().any(|p| allow.syntax.covers(p, name)))
     }
 
-    /// The section of the source called `source`, as its type `T`; `None` when the data
-    /// source does not configure that source.
-    pub fn section<T: Section>(&self, source: &str) -> Option<&T> {
+    /// The section of type `T` (each source has its own type); `None` when the data source
+    /// does not configure that source.
+    pub fn section<T: Section>(&self) -> Option<&T> {
         self.sections
             .iter()
-            .find(|(name, _)| *name == source)
-            .and_then(|(_, section)| (&**section as &dyn Any).downcast_ref::<T>())
+            .find_map(|(_, section)| (&**section as &dyn Any).downcast_ref::<T>())
     }
 
     /// Whether the data source configures the source called `source`.
@@ -732,11 +731,11 @@ mod tests {
     use crate::source::websocket::WebSocketSettings;
 
     fn mqtt(s: &Settings) -> MqttSettings {
-        s.section::<MqttSettings>("mqtt").unwrap().clone()
+        s.section::<MqttSettings>().unwrap().clone()
     }
 
     fn websocket(s: &Settings) -> WebSocketSettings {
-        s.section::<WebSocketSettings>("websocket").unwrap().clone()
+        s.section::<WebSocketSettings>().unwrap().clone()
     }
 
     fn key() -> InstanceKey {
@@ -851,9 +850,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let mqtt = s
-            .section::<crate::source::mqtt::MqttSettings>("mqtt")
-            .unwrap();
+        let mqtt = s.section::<crate::source::mqtt::MqttSettings>().unwrap();
         assert_eq!(mqtt.record, ["plant/#", "a/+/b", "c"]);
         assert_eq!(s.retention_seconds, Some(600));
         let e = parse(r#"{"mqttUrl":"mqtt://x","mqttRecord":"ok\na/#/b"}"#, &[]).unwrap_err();

@@ -148,6 +148,7 @@ pub(crate) mod feed;
 pub mod mqtt;
 pub mod nats;
 pub mod payload;
+mod prelude;
 pub mod redis;
 pub mod signal;
 pub mod websocket;
@@ -171,7 +172,7 @@ use crate::hub::lock;
 use crate::limits::Limits;
 use crate::param::Param;
 use crate::query::StreamSpec;
-use crate::settings::Settings;
+use crate::settings::{Section, Settings};
 use crate::PluginError;
 
 /// Every source the plugin knows, in the order the docs and the editor list them. The one
@@ -506,9 +507,9 @@ pub trait SourceKind: Send + Sync + 'static {
     fn topics<'a>(
         &'a self,
         req: TopicsRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
+    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
         let _ = req;
-        Box::pin(async { None })
+        None
     }
 
     /// The streams a data source asks to record from when the plugin first sees its
@@ -539,20 +540,21 @@ pub trait SourceKind: Send + Sync + 'static {
     fn range<'a>(
         &'a self,
         req: RangeRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<RingFrame, PluginError>>> {
+    ) -> Option<BoxFuture<'a, Result<RingFrame, PluginError>>> {
         let _ = req;
-        Box::pin(async { None })
+        None
     }
 
     /// CheckHealth: `None` when the data source configures no connection of this source,
-    /// else what a real connection with its settings did (never a secret).
+    /// else what a real connection with its settings does (the caller takes every secret of
+    /// the settings out of the outcome).
     fn check<'a>(
         &'a self,
         settings: &'a Settings,
         timeout: Duration,
-    ) -> BoxFuture<'a, Option<Result<String, String>>> {
+    ) -> Option<BoxFuture<'a, Result<String, String>>> {
         let _ = (settings, timeout);
-        Box::pin(async { None })
+        None
     }
 }
 
@@ -562,10 +564,91 @@ impl OpenContext<'_> {
     /// # Errors
     /// [`PluginError::NotConfigured`] naming the setting `source` needs.
     pub fn settings_for(&self, source: &dyn SourceKind) -> Result<&Arc<Settings>, PluginError> {
-        self.settings.ok_or(PluginError::NotConfigured {
-            kind: source.name(),
-            setting: source.required_setting(),
+        self.settings.ok_or_else(|| not_configured(source))
+    }
+
+    /// What `source` reaches its data source's shared connection with.
+    ///
+    /// # Errors
+    /// [`PluginError::NotConfigured`] naming the setting `source` needs.
+    pub fn shared<'s>(
+        &'s self,
+        source: &'s dyn SourceKind,
+    ) -> Result<SharedContext<'s>, PluginError> {
+        Ok(SharedContext {
+            source,
+            settings: self.settings_for(source)?,
+            connections: self.connections,
+            clock: Arc::clone(&self.clock),
+            limits: self.limits,
+            metrics: self.metrics,
         })
+    }
+}
+
+impl RangeRequest<'_> {
+    /// What `source` reaches its data source's shared connection with (a range read shares
+    /// the connection of the stream's channels).
+    pub fn shared<'s>(&'s self, source: &'s dyn SourceKind) -> SharedContext<'s> {
+        SharedContext {
+            source,
+            settings: self.settings,
+            connections: self.connections,
+            clock: Arc::new(crate::clock::SystemClock),
+            limits: self.limits,
+            metrics: self.metrics,
+        }
+    }
+}
+
+/// What a source reaches (or starts) its data source's shared connection with: the
+/// instance's settings and the plugin's connections, clock, limits and counters.
+#[derive(Debug, Clone)]
+pub struct SharedContext<'a> {
+    /// Whose connection.
+    pub source: &'a dyn SourceKind,
+    /// The data source instance's settings.
+    pub settings: &'a Arc<Settings>,
+    /// Connections shared between channels, one registry per source.
+    pub connections: &'a Connections,
+    /// Where row times come from.
+    pub clock: Arc<dyn Clock>,
+    /// The process's limits.
+    pub limits: &'a Limits,
+    /// The feed counters CollectMetrics reports.
+    pub metrics: &'a Arc<FeedMetrics>,
+}
+
+impl SharedContext<'_> {
+    /// The source's section of the settings.
+    ///
+    /// # Errors
+    /// [`PluginError::NotConfigured`] naming the setting that configures the source, when
+    /// the data source does not.
+    pub fn section<T: Section>(&self) -> Result<&T, PluginError> {
+        self.settings
+            .section::<T>()
+            .ok_or_else(|| not_configured(self.source))
+    }
+
+    /// The connection (of type `C`) the data source instance shares between the source's
+    /// channels; `start` makes it when none runs. It ends with the last channel holding it.
+    pub fn connection<C: Send + Sync + 'static>(&self, start: impl FnOnce() -> Arc<C>) -> Arc<C> {
+        let registry = self
+            .connections
+            .registry::<feed::Registry<crate::settings::InstanceKey, C>>(self.source.name());
+        let Ok(connection) = registry.get_or_try_insert(&self.settings.key, || {
+            Ok::<_, std::convert::Infallible>(start())
+        });
+        connection
+    }
+}
+
+/// The error of a stream whose source the data source does not configure.
+fn not_configured(source: &dyn SourceKind) -> PluginError {
+    PluginError::NotConfigured {
+        kind: source.name(),
+        setting: source.required_setting(),
     }
 }
 

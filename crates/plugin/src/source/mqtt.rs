@@ -45,26 +45,9 @@ use rumqttc::{
 };
 use tokio::time::Instant;
 
-use super::feed::{
-    self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, LinkState, Message,
-    QueueTx, RateLimit, Registry,
-};
-use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
-use super::{
-    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Topics,
-    TopicsRequest, Variant,
-};
-use crate::allow::{Allow, Syntax};
-use crate::clock::Clock;
-use crate::hub::lock;
+use super::prelude::*;
 use crate::limits::Limits;
-use crate::param::{Kind, Param, Value as P};
-use crate::query::{limits, StreamSpec};
-use crate::settings::{
-    limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
-    SettingKind, Settings, SettingsData, SettingsError,
-};
-use crate::PluginError;
+use crate::param::Value as P;
 
 /// The MQTT source, as the registry holds it.
 pub static MQTT: Mqtt = Mqtt;
@@ -172,58 +155,30 @@ impl SourceKind for Mqtt {
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError> {
-        let settings = ctx.settings_for(self)?;
-        let registry = ctx
-            .connections
-            .registry::<Registry<InstanceKey, MqttConnection>>("mqtt");
-        let source = MqttSource::new(
-            &registry,
-            settings,
-            spec,
-            Arc::clone(&ctx.clock),
-            ctx.limits,
-            ctx.metrics,
-        )?;
-        Ok(Box::new(source))
+        Ok(Box::new(MqttSource::new(&ctx.shared(self)?, spec)?))
     }
 
     fn recorded(&self, settings: &Settings) -> Vec<StreamSpec> {
-        let Some(mqtt) = settings.section::<MqttSettings>("mqtt") else {
-            return Vec::new();
-        };
-        mqtt.record
-            .iter()
-            .map(|f| {
-                spec(
-                    f,
-                    &FeedSpec::default(),
-                    super::RECORD_TICK_MS,
-                    super::RECORD_CAPACITY,
-                    true,
-                )
-            })
-            .collect()
+        settings
+            .section::<MqttSettings>()
+            .map_or_else(Vec::new, |s| FeedSpec::recorded(&MQTT, &TOPIC, &s.record))
     }
 
     fn check<'a>(
         &'a self,
         settings: &'a Settings,
         timeout: Duration,
-    ) -> BoxFuture<'a, Option<Result<String, String>>> {
-        Box::pin(async move {
-            settings.section::<MqttSettings>("mqtt")?;
-            Some(check(settings, timeout).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<String, String>>> {
+        settings.section::<MqttSettings>()?;
+        Some(Box::pin(check(settings, timeout)))
     }
 
     fn topics<'a>(
         &'a self,
         req: TopicsRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
-        Box::pin(async move {
-            req.settings.section::<MqttSettings>("mqtt")?;
-            Some(discover(req).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
+        req.settings.section::<MqttSettings>()?;
+        Some(Box::pin(discover(req)))
     }
 }
 
@@ -241,7 +196,7 @@ async fn discover(req: TopicsRequest<'_>) -> Result<Topics, PluginError> {
         .check(P::Text(filter.to_owned()))
         .map_err(PluginError::Query)?;
     let settings = req.settings;
-    let Some(mqtt) = settings.section::<MqttSettings>("mqtt") else {
+    let Some(mqtt) = settings.section::<MqttSettings>() else {
         return Ok(Topics::default());
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -483,31 +438,19 @@ impl MqttSource {
     /// # Errors
     /// [`PluginError::NotConfigured`] when the data source has no MQTT URL;
     /// [`PluginError::Source`] when the broker refused this filter recently.
-    pub(crate) fn new(
-        connections: &Registry<InstanceKey, MqttConnection>,
-        settings: &Arc<Settings>,
-        spec: &StreamSpec,
-        clock: Arc<dyn Clock>,
-        limits: &Limits,
-        metrics: &Arc<FeedMetrics>,
-    ) -> Result<Self, PluginError> {
+    pub(crate) fn new(cx: &SharedContext<'_>, spec: &StreamSpec) -> Result<Self, PluginError> {
         let topic = topic(spec).ok_or_else(|| PluginError::BadPath("not an MQTT stream".into()))?;
         let feed = FeedSpec::of(spec);
-        let mqtt = settings
-            .section::<MqttSettings>("mqtt")
-            .ok_or(PluginError::NotConfigured {
-                kind: "mqtt",
-                setting: "mqttUrl",
-            })?;
-        let conn = connections.get_or_try_insert(&settings.key, || {
-            Ok::<_, PluginError>(MqttConnection::start(
-                settings,
+        let mqtt = cx.section::<MqttSettings>()?;
+        let conn = cx.connection(|| {
+            MqttConnection::start(
+                cx.settings,
                 mqtt,
-                clock,
-                limits,
-                Arc::clone(metrics),
-            ))
-        })?;
+                Arc::clone(&cx.clock),
+                cx.limits,
+                Arc::clone(cx.metrics),
+            )
+        });
         if let Some(reason) = conn.refusal(topic) {
             return Err(PluginError::Refused(reason));
         }
@@ -517,12 +460,12 @@ impl MqttSource {
             topic: topic.to_owned(),
             rows: RowBuilder::new(feed.time_path, feed.fields, per_topic),
             label: FeedLabel {
-                metrics: Arc::clone(metrics),
+                metrics: Arc::clone(cx.metrics),
                 kind: "MQTT",
                 endpoint: mqtt.endpoint.to_string(),
                 take_retained: spec.backfill,
             },
-            queue_bytes: limits.channel_queue_bytes(),
+            queue_bytes: cx.limits.channel_queue_bytes(),
         })
     }
 }
@@ -876,7 +819,7 @@ async fn drive(
     metrics: Arc<FeedMetrics>,
 ) {
     let endpoint = settings
-        .section::<MqttSettings>("mqtt")
+        .section::<MqttSettings>()
         .map_or_else(String::new, |m| m.endpoint.to_string());
     if let Err(reason) = use_tls_if_asked(&mut eventloop, &settings) {
         // No connection can be made with these settings; channels show why.
@@ -956,7 +899,7 @@ impl feed::Link for Router {
 /// Switches `eventloop` to TLS for `mqtts://`.
 fn use_tls_if_asked(eventloop: &mut EventLoop, settings: &Settings) -> Result<(), String> {
     if settings
-        .section::<MqttSettings>("mqtt")
+        .section::<MqttSettings>()
         .is_some_and(|m| m.endpoint.tls)
     {
         let config = feed::tls_config(&settings.tls)?;
@@ -1041,7 +984,7 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
 /// CheckHealth: connects with the data source's settings (credentials included) and
 /// disconnects. `Ok` with what was done, or `Err` with what failed; neither holds secrets.
 pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    let Some(mqtt) = settings.section::<MqttSettings>("mqtt") else {
+    let Some(mqtt) = settings.section::<MqttSettings>() else {
         return Err("no MQTT URL is set".into());
     };
     let endpoint = &mqtt.endpoint;

@@ -41,26 +41,7 @@ use ringstream_frame::{AppendMode, Field, RingFrame};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::feed::{
-    self, Backoff, Delivery, FeedError, FeedLabel, FeedMetrics, LinkState, Message, QueueTx,
-    RateLimit, Registry,
-};
-use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
-use super::{
-    BoxFuture, DynSource, Layout, OpenContext, RangeRequest, RowSink, Source, SourceInfo,
-    SourceKind, Tail, Topics, TopicsRequest, Variant,
-};
-use crate::allow::{Allow, Syntax};
-use crate::clock::Clock;
-use crate::hub::lock;
-use crate::limits::Limits;
-use crate::param::{Kind, Param};
-use crate::query::{limits, StreamSpec};
-use crate::settings::{
-    limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
-    SettingKind, Settings, SettingsData, SettingsError,
-};
-use crate::PluginError;
+use super::prelude::*;
 
 /// The NATS source, as the registry holds it.
 pub static NATS: Nats = Nats;
@@ -163,14 +144,7 @@ impl SourceKind for Nats {
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError> {
-        let settings = ctx.settings_for(self)?;
-        let conn = connection(
-            ctx.connections,
-            settings,
-            ctx.clock.clone(),
-            ctx.limits,
-            ctx.metrics,
-        )?;
+        let conn = connection(&ctx.shared(self)?)?;
         let target = Target::of(spec)?;
         let feed = FeedSpec::of(spec);
         Ok(Box::new(NatsSource {
@@ -197,33 +171,29 @@ impl SourceKind for Nats {
     fn range<'a>(
         &'a self,
         req: RangeRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<RingFrame, PluginError>>> {
-        Box::pin(async move {
-            let target = Target::of(req.spec).ok()?;
-            let stream = target.stream.clone()?;
-            Some(read_range(&req, &target, &stream).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<RingFrame, PluginError>>> {
+        let target = Target::of(req.spec).ok()?;
+        let stream = target.stream.clone()?;
+        Some(Box::pin(
+            async move { read_range(&req, &target, &stream).await },
+        ))
     }
 
     fn check<'a>(
         &'a self,
         settings: &'a Settings,
         timeout: Duration,
-    ) -> BoxFuture<'a, Option<Result<String, String>>> {
-        Box::pin(async move {
-            let nats = settings.section::<NatsSettings>("nats")?;
-            Some(settings.redact_outcome(check(settings, nats, timeout).await))
-        })
+    ) -> Option<BoxFuture<'a, Result<String, String>>> {
+        let nats = settings.section::<NatsSettings>()?;
+        Some(Box::pin(check(settings, nats, timeout)))
     }
 
     fn topics<'a>(
         &'a self,
         req: TopicsRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
-        Box::pin(async move {
-            let nats = req.settings.section::<NatsSettings>("nats")?;
-            Some(discover(&req, nats).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
+        let nats = req.settings.section::<NatsSettings>()?;
+        Some(Box::pin(async move { discover(&req, nats).await }))
     }
 }
 
@@ -648,21 +618,9 @@ impl Drop for Listening {
 }
 
 /// The instance's shared connection, started if none runs.
-fn connection(
-    connections: &super::Connections,
-    settings: &Arc<Settings>,
-    clock: Arc<dyn Clock>,
-    limits: &Limits,
-    metrics: &Arc<FeedMetrics>,
-) -> Result<Arc<NatsConnection>, PluginError> {
-    let nats = settings
-        .section::<NatsSettings>("nats")
-        .ok_or(PluginError::NotConfigured {
-            kind: "nats",
-            setting: "natsUrl",
-        })?;
-    let registry = connections.registry::<Registry<InstanceKey, NatsConnection>>("nats");
-    registry.get_or_try_insert(&settings.key, || {
+fn connection(cx: &SharedContext<'_>) -> Result<Arc<NatsConnection>, PluginError> {
+    let nats = cx.section::<NatsSettings>()?;
+    Ok(cx.connection(|| {
         let shared = Arc::new(Mutex::new(Links {
             link: LinkState::Connecting,
             queues: Vec::new(),
@@ -670,21 +628,21 @@ fn connection(
         }));
         let (tx, rx) = watch::channel(None);
         let task = tokio::spawn(connect(
-            Arc::clone(settings),
+            Arc::clone(cx.settings),
             nats.clone(),
             Arc::clone(&shared),
             tx,
-            clock,
-            Arc::clone(metrics),
+            Arc::clone(&cx.clock),
+            Arc::clone(cx.metrics),
         ));
-        Ok::<_, PluginError>(Arc::new(NatsConnection {
+        Arc::new(NatsConnection {
             client: rx,
             shared,
-            rate: tokio::sync::Mutex::new(RateLimit::new(limits.feed_messages_per_second)),
+            rate: tokio::sync::Mutex::new(RateLimit::new(cx.limits.feed_messages_per_second)),
             endpoint: nats.endpoints(),
             task: task.abort_handle(),
-        }))
-    })
+        })
+    }))
 }
 
 /// Makes the first connection, retrying with backoff and telling the channels why it
@@ -980,13 +938,7 @@ async fn read_range(
     target: &Target,
     name: &str,
 ) -> Result<RingFrame, PluginError> {
-    let conn = connection(
-        req.connections,
-        req.settings,
-        Arc::new(crate::clock::SystemClock),
-        req.limits,
-        req.metrics,
-    )?;
+    let conn = connection(&req.shared(&NATS))?;
     let deadline = req
         .deadline
         .min(Instant::now() + Duration::from_secs(req.limits.history_seconds));

@@ -119,6 +119,27 @@ impl FeedSpec {
         }
     }
 
+    /// The specs of the streams the admin asked `source` to record from the plugin's start,
+    /// one per `targets` (topic filters, paths), with the default feed options.
+    pub fn recorded(
+        source: &'static dyn crate::source::SourceKind,
+        param: &Param,
+        targets: &[String],
+    ) -> Vec<crate::query::StreamSpec> {
+        targets
+            .iter()
+            .map(|t| {
+                Self::default().stream(
+                    source,
+                    (param, t),
+                    crate::source::RECORD_TICK_MS,
+                    crate::source::RECORD_CAPACITY,
+                    true,
+                )
+            })
+            .collect()
+    }
+
     /// The text parameter `param` (a topic, a path) of a spec of the message feed `source`.
     pub fn target<'a>(
         spec: &'a crate::query::StreamSpec,

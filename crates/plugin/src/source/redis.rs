@@ -44,26 +44,8 @@ use ringstream_frame::{AppendMode, Field, RingFrame};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
-use super::feed::{
-    self, Backoff, Delivery, FeedError, FeedLabel, FeedMetrics, LinkState, Message, QueueTx,
-    RateLimit, Registry,
-};
-use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
-use super::{
-    BoxFuture, DynSource, Layout, OpenContext, Position, RangeRequest, RowSink, Source, SourceInfo,
-    SourceKind, Topics, TopicsRequest, Variant,
-};
-use crate::allow::{Allow, Syntax};
-use crate::clock::Clock;
-use crate::hub::lock;
-use crate::limits::Limits;
-use crate::param::{Kind, Param};
-use crate::query::{limits, QueryError, StreamSpec};
-use crate::settings::{
-    limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
-    SettingKind, Settings, SettingsData, SettingsError,
-};
-use crate::PluginError;
+use super::prelude::*;
+use crate::query::QueryError;
 
 /// The Redis source, as the registry holds it.
 pub static REDIS: Redis = Redis;
@@ -186,15 +168,8 @@ impl SourceKind for Redis {
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError> {
-        let settings = ctx.settings_for(self)?;
         let target = Target::of(spec)?;
-        let conn = connection(
-            ctx.connections,
-            settings,
-            Arc::clone(&ctx.clock),
-            ctx.limits,
-            ctx.metrics,
-        )?;
+        let conn = connection(&ctx.shared(self)?)?;
         let feed = FeedSpec::of(spec);
         Ok(Box::new(RedisSource {
             rows: RowBuilder::new(feed.time_path, feed.fields, target.per_topic()),
@@ -219,34 +194,28 @@ impl SourceKind for Redis {
     fn range<'a>(
         &'a self,
         req: RangeRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<RingFrame, PluginError>>> {
-        Box::pin(async move {
-            let Ok(Target::Stream(key)) = Target::of(req.spec) else {
-                return None;
-            };
-            Some(read_range(&req, &key).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<RingFrame, PluginError>>> {
+        let Ok(Target::Stream(key)) = Target::of(req.spec) else {
+            return None;
+        };
+        Some(Box::pin(async move { read_range(&req, &key).await }))
     }
 
     fn check<'a>(
         &'a self,
         settings: &'a Settings,
         timeout: Duration,
-    ) -> BoxFuture<'a, Option<Result<String, String>>> {
-        Box::pin(async move {
-            let redis = settings.section::<RedisSettings>("redis")?;
-            Some(settings.redact_outcome(check(settings, redis, timeout).await))
-        })
+    ) -> Option<BoxFuture<'a, Result<String, String>>> {
+        let redis = settings.section::<RedisSettings>()?;
+        Some(Box::pin(check(settings, redis, timeout)))
     }
 
     fn topics<'a>(
         &'a self,
         req: TopicsRequest<'a>,
-    ) -> BoxFuture<'a, Option<Result<Topics, PluginError>>> {
-        Box::pin(async move {
-            let redis = req.settings.section::<RedisSettings>("redis")?;
-            Some(discover(&req, redis).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
+        let redis = req.settings.section::<RedisSettings>()?;
+        Some(Box::pin(async move { discover(&req, redis).await }))
     }
 }
 
@@ -638,21 +607,9 @@ impl Drop for Listening {
 }
 
 /// The instance's shared connection, started if none runs.
-fn connection(
-    connections: &super::Connections,
-    settings: &Arc<Settings>,
-    clock: Arc<dyn Clock>,
-    limits: &Limits,
-    metrics: &Arc<FeedMetrics>,
-) -> Result<Arc<RedisConnection>, PluginError> {
-    let redis = settings
-        .section::<RedisSettings>("redis")
-        .ok_or(PluginError::NotConfigured {
-            kind: "redis",
-            setting: "redisUrl",
-        })?;
-    let registry = connections.registry::<Registry<InstanceKey, RedisConnection>>("redis");
-    registry.get_or_try_insert(&settings.key, || {
+fn connection(cx: &SharedContext<'_>) -> Result<Arc<RedisConnection>, PluginError> {
+    let redis = cx.section::<RedisSettings>()?;
+    Ok(cx.connection(|| {
         let shared = Arc::new(Mutex::new(Followers {
             link: LinkState::Connecting,
             followers: Vec::new(),
@@ -662,31 +619,31 @@ fn connection(
         let (tx, rx) = watch::channel(Commands::Waiting);
         let wake = Arc::new(Notify::new());
         let rate = Arc::new(tokio::sync::Mutex::new(RateLimit::new(
-            limits.feed_messages_per_second,
+            cx.limits.feed_messages_per_second,
         )));
         let task = tokio::spawn(drive_streams(StreamsTask {
-            settings: Arc::clone(settings),
+            settings: Arc::clone(cx.settings),
             redis: redis.clone(),
             shared: Arc::clone(&shared),
             commands: tx,
             wake: Arc::clone(&wake),
             rate: Arc::clone(&rate),
-            clock: Arc::clone(&clock),
-            metrics: Arc::clone(metrics),
+            clock: Arc::clone(&cx.clock),
+            metrics: Arc::clone(cx.metrics),
         }));
-        Ok::<_, PluginError>(Arc::new(RedisConnection {
+        Arc::new(RedisConnection {
             shared,
             commands: rx,
             wake,
             pubsub: Mutex::new(None),
             rate,
             endpoint: redis.endpoint.to_string(),
-            settings: Arc::clone(settings),
-            clock,
-            metrics: Arc::clone(metrics),
+            settings: Arc::clone(cx.settings),
+            clock: Arc::clone(&cx.clock),
+            metrics: Arc::clone(cx.metrics),
             task: task.abort_handle(),
-        }))
-    })
+        })
+    }))
 }
 
 impl RedisConnection {
@@ -1185,7 +1142,7 @@ struct PubSubTask {
 /// to the channels whose channel or pattern it came by, renews everything after a
 /// reconnect (messages published meanwhile are gone: the channels get a gap notice).
 async fn drive_pubsub(t: PubSubTask) {
-    let Some(redis) = t.settings.section::<RedisSettings>("redis") else {
+    let Some(redis) = t.settings.section::<RedisSettings>() else {
         return; // connection() made no connection without these settings
     };
     let endpoint = redis.endpoint.to_string();
@@ -1328,13 +1285,7 @@ async fn deliver_pubsub(t: &PubSubTask, m: &redis::Msg) {
 /// from the range's end (or where the channel takes over) until the range's start,
 /// `max_rows`, `history_scan_messages` or `history_seconds`, then put in order.
 async fn read_range(req: &RangeRequest<'_>, key: &str) -> Result<RingFrame, PluginError> {
-    let conn = connection(
-        req.connections,
-        req.settings,
-        Arc::new(crate::clock::SystemClock),
-        req.limits,
-        req.metrics,
-    )?;
+    let conn = connection(&req.shared(&REDIS))?;
     let deadline = req
         .deadline
         .min(Instant::now() + Duration::from_secs(req.limits.history_seconds));
@@ -1754,7 +1705,7 @@ mod tests {
         json: serde_json::Value,
         secure: &[(&str, &str)],
     ) -> Result<Settings, SettingsError> {
-        let key = InstanceKey {
+        let key = crate::settings::InstanceKey {
             org_id: 1,
             uid: "ds1".into(),
             updated_ms: 1,
@@ -1774,7 +1725,7 @@ mod tests {
             &[("redisPassword", "s3cret")],
         )
         .unwrap();
-        let redis = s.section::<RedisSettings>("redis").unwrap();
+        let redis = s.section::<RedisSettings>().unwrap();
         assert_eq!(redis.endpoint.to_string(), "rediss://cache.local:6379");
         assert!(redis.endpoint.tls);
         assert_eq!(redis.database, 3);
@@ -1785,7 +1736,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(plain.section::<RedisSettings>("redis").unwrap().database, 0);
+        assert_eq!(plain.section::<RedisSettings>().unwrap().database, 0);
         for (json, field, says) in [
             (
                 serde_json::json!({"redisUrl": "redis://h:99999"}),

@@ -31,25 +31,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
-use super::feed::{
-    self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, LinkState, Message,
-    QueueTx, RateLimit, Registry,
-};
-use super::payload::{FeedSpec, RowBuilder, FIELDS, MAX_PAYLOAD_BYTES, TIME_PATH};
-use super::{
-    BoxFuture, DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variant,
-};
-use crate::allow::{Allow, Syntax};
+use super::payload::MAX_PAYLOAD_BYTES;
+use super::prelude::*;
 use crate::budget::{Amounts, Charge};
-use crate::clock::Clock;
-use crate::hub::lock;
-use crate::param::{Kind, Param};
-use crate::query::{limits, StreamSpec};
-use crate::settings::{
-    limits as settings_limits, parse_url, Endpoint, InstanceKey, Secret, Section, Setting,
-    SettingKind, Settings, SettingsData, SettingsError,
-};
-use crate::PluginError;
 use tokio_tungstenite::tungstenite::http::Uri;
 
 /// The WebSocket source, as the registry holds it.
@@ -172,32 +156,20 @@ impl SourceKind for WebSocket {
     }
 
     fn recorded(&self, settings: &Settings) -> Vec<StreamSpec> {
-        let Some(ws) = settings.section::<WebSocketSettings>("websocket") else {
-            return Vec::new();
-        };
-        ws.record
-            .iter()
-            .map(|p| {
-                spec(
-                    p,
-                    &FeedSpec::default(),
-                    super::RECORD_TICK_MS,
-                    super::RECORD_CAPACITY,
-                    true,
-                )
+        settings
+            .section::<WebSocketSettings>()
+            .map_or_else(Vec::new, |s| {
+                FeedSpec::recorded(&WEBSOCKET, &PATH, &s.record)
             })
-            .collect()
     }
 
     fn check<'a>(
         &'a self,
         settings: &'a Settings,
         timeout: Duration,
-    ) -> BoxFuture<'a, Option<Result<String, String>>> {
-        Box::pin(async move {
-            settings.section::<WebSocketSettings>("websocket")?;
-            Some(check(settings, timeout).await)
-        })
+    ) -> Option<BoxFuture<'a, Result<String, String>>> {
+        settings.section::<WebSocketSettings>()?;
+        Some(Box::pin(check(settings, timeout)))
     }
 }
 
@@ -470,12 +442,8 @@ impl WebSocketSource {
         let path =
             path(spec).ok_or_else(|| PluginError::BadPath("not a WebSocket stream".into()))?;
         let feed = FeedSpec::of(spec);
-        let ws = settings.section::<WebSocketSettings>("websocket").ok_or(
-            PluginError::NotConfigured {
-                kind: "websocket",
-                setting: "websocketUrl",
-            },
-        )?;
+        let cx = ctx.shared(&WEBSOCKET)?;
+        let ws = cx.section::<WebSocketSettings>()?;
         // A path that does not make a URL on the configured host is the query's fault.
         let url = ws.url_for(path).map_err(|e| crate::query::QueryError {
             field: "path".into(),
@@ -618,7 +586,7 @@ async fn drive(
     mut rate: RateLimit,
     metrics: Arc<FeedMetrics>,
 ) {
-    let Some(ws) = settings.section::<WebSocketSettings>("websocket") else {
+    let Some(ws) = settings.section::<WebSocketSettings>() else {
         return; // WebSocketSource::new made no feed without these settings
     };
     let endpoint = ws.endpoint.to_string();
@@ -778,7 +746,7 @@ fn describe(e: &WsError) -> FeedError {
 /// not be a feed (queries append their path), so another HTTP status still shows that the
 /// server is reachable.
 pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    let Some(ws) = settings.section::<WebSocketSettings>("websocket") else {
+    let Some(ws) = settings.section::<WebSocketSettings>() else {
         return Err("no WebSocket URL is set".into());
     };
     let endpoint = &ws.endpoint;
