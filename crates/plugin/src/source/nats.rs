@@ -586,46 +586,13 @@ impl Drop for NatsConnection {
 }
 
 /// What the connection's events reach: its link state and its channels' queues, by subject.
-#[derive(Debug)]
-struct Links {
-    link: LinkState,
-    queues: Vec<(u64, String, QueueTx)>,
-    next_id: u64,
-}
-
-impl feed::Link for Links {
-    fn link_mut(&mut self) -> &mut LinkState {
-        &mut self.link
-    }
-
-    fn queues(&self) -> Vec<QueueTx> {
-        self.queues.iter().map(|(_, _, q)| q.clone()).collect()
-    }
-}
-
-/// A channel's place among the connection's queues, given back on drop.
-struct Listening {
-    shared: Arc<Mutex<Links>>,
-    id: u64,
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        lock(&self.shared)
-            .queues
-            .retain(|(id, _, _)| *id != self.id);
-    }
-}
+type Links = Readers<String>;
 
 /// The instance's shared connection, started if none runs.
 fn connection(cx: &SharedContext<'_>) -> Result<Arc<NatsConnection>, PluginError> {
     let nats = cx.section::<NatsSettings>()?;
     Ok(cx.connection(|| {
-        let shared = Arc::new(Mutex::new(Links {
-            link: LinkState::Connecting,
-            queues: Vec::new(),
-            next_id: 0,
-        }));
+        let shared = Arc::new(Mutex::new(Links::default()));
         let (tx, rx) = watch::channel(None);
         let task = tokio::spawn(connect(
             Arc::clone(cx.settings),
@@ -727,12 +694,7 @@ async fn on_event(
                     .to_owned()
             });
             if let Some(subject) = denied {
-                let queues: Vec<QueueTx> = lock(shared)
-                    .queues
-                    .iter()
-                    .filter(|(_, s, _)| *s == subject)
-                    .map(|(_, _, q)| q.clone())
-                    .collect();
+                let queues = lock(shared).queues_of(|s| *s == subject);
                 let reason = format!(
                     "the NATS server refused the subscription to {subject:?} (its permissions \
                      do not allow this user to read it)"
@@ -758,21 +720,8 @@ impl NatsConnection {
     }
 
     /// Registers a channel's queue for link notices and refusals.
-    fn listen(&self, subject: &str, tx: QueueTx) -> Listening {
-        let mut links = lock(&self.shared);
-        let id = links.next_id;
-        links.next_id += 1;
-        if let LinkState::Down { at_ms, reason } = &links.link {
-            tx.try_send(Delivery::Down {
-                at_ms: *at_ms,
-                reason: reason.clone(),
-            });
-        }
-        links.queues.push((id, subject.to_owned(), tx));
-        Listening {
-            shared: Arc::clone(&self.shared),
-            id,
-        }
+    fn listen(&self, subject: &str, tx: QueueTx) -> Reading<String> {
+        Readers::join(&self.shared, subject.to_owned(), tx, None)
     }
 }
 
@@ -944,7 +893,7 @@ async fn read_range(
         .min(Instant::now() + Duration::from_secs(req.limits.history_seconds));
     let late = || {
         // Say why: the connection's last failure, or that it is still trying.
-        let why = match &lock(&conn.shared).link {
+        let why = match lock(&conn.shared).link() {
             LinkState::Down { reason, .. } => reason.clone(),
             _ => "timed out waiting for the connection (the server accepts but does not \
                   answer, or is slow)"

@@ -8,7 +8,7 @@
 
 pub(crate) use super::feed::{
     self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, LinkState, Message,
-    QueueTx, RateLimit, Registry,
+    QueueTx, RateLimit, Readers, Reading, Registry,
 };
 pub(crate) use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
 pub(crate) use super::{

@@ -507,6 +507,8 @@ pub(crate) struct RedisConnection {
     settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
     metrics: Arc<FeedMetrics>,
+    /// The reader connection's `CLIENT ID` while it is up, for `CLIENT UNBLOCK`.
+    reader_id: Arc<Mutex<Option<i64>>>,
     task: tokio::task::AbortHandle,
 }
 
@@ -531,34 +533,16 @@ enum Commands {
     Refused(String),
 }
 
-/// The streams' shared state: the link, and every stream channel's queue and cursor.
-#[derive(Debug)]
-struct Followers {
-    link: LinkState,
-    followers: Vec<Follower>,
-    next_id: u64,
-    /// The reader connection's `CLIENT ID`, for `CLIENT UNBLOCK`.
-    reader_id: Option<i64>,
-}
+/// The streams' shared state: the link, and every stream channel's key and cursor.
+type Followers = Readers<Follow>;
 
+/// What a stream channel follows.
 #[derive(Debug)]
-struct Follower {
-    id: u64,
+struct Follow {
     key: String,
     /// The last position served: the next entry read is after it. `None` until the channel
     /// knows where it starts.
     cursor: Option<Position>,
-    tx: QueueTx,
-}
-
-impl feed::Link for Followers {
-    fn link_mut(&mut self) -> &mut LinkState {
-        &mut self.link
-    }
-
-    fn queues(&self) -> Vec<QueueTx> {
-        self.followers.iter().map(|f| f.tx.clone()).collect()
-    }
 }
 
 /// The Pub/Sub side of a connection.
@@ -571,51 +555,14 @@ struct PubSubSide {
 }
 
 /// The Pub/Sub side's shared state: the link and every channel's target and queue.
-#[derive(Debug)]
-struct Subscribers {
-    link: LinkState,
-    subs: Vec<(u64, Target, QueueTx)>,
-    next_id: u64,
-}
-
-impl feed::Link for Subscribers {
-    fn link_mut(&mut self) -> &mut LinkState {
-        &mut self.link
-    }
-
-    fn queues(&self) -> Vec<QueueTx> {
-        self.subs.iter().map(|(_, _, q)| q.clone()).collect()
-    }
-}
-
-/// A channel's place among a side's followers or subscribers, given back on drop.
-enum Listening {
-    Stream(Arc<Mutex<Followers>>, u64),
-    PubSub(Arc<Mutex<Subscribers>>, Arc<Notify>, u64),
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        match self {
-            Self::Stream(shared, id) => lock(shared).followers.retain(|f| f.id != *id),
-            Self::PubSub(shared, wake, id) => {
-                lock(shared).subs.retain(|(i, _, _)| i != id);
-                wake.notify_one(); // its task unsubscribes what no channel reads any more
-            }
-        }
-    }
-}
+type Subscribers = Readers<Target>;
 
 /// The instance's shared connection, started if none runs.
 fn connection(cx: &SharedContext<'_>) -> Result<Arc<RedisConnection>, PluginError> {
     let redis = cx.section::<RedisSettings>()?;
     Ok(cx.connection(|| {
-        let shared = Arc::new(Mutex::new(Followers {
-            link: LinkState::Connecting,
-            followers: Vec::new(),
-            next_id: 0,
-            reader_id: None,
-        }));
+        let shared = Arc::new(Mutex::new(Followers::default()));
+        let reader_id = Arc::new(Mutex::new(None));
         let (tx, rx) = watch::channel(Commands::Waiting);
         let wake = Arc::new(Notify::new());
         let rate = Arc::new(tokio::sync::Mutex::new(RateLimit::new(
@@ -625,6 +572,7 @@ fn connection(cx: &SharedContext<'_>) -> Result<Arc<RedisConnection>, PluginErro
             settings: Arc::clone(cx.settings),
             redis: redis.clone(),
             shared: Arc::clone(&shared),
+            reader_id: Arc::clone(&reader_id),
             commands: tx,
             wake: Arc::clone(&wake),
             rate: Arc::clone(&rate),
@@ -641,6 +589,7 @@ fn connection(cx: &SharedContext<'_>) -> Result<Arc<RedisConnection>, PluginErro
             settings: Arc::clone(cx.settings),
             clock: Arc::clone(&cx.clock),
             metrics: Arc::clone(cx.metrics),
+            reader_id,
             task: task.abort_handle(),
         })
     }))
@@ -670,28 +619,22 @@ impl RedisConnection {
 
     /// Registers a stream channel's queue for link notices; it follows its key once
     /// [`follow`](Self::follow) gives it a cursor.
-    fn listen_stream(&self, key: &str, tx: QueueTx) -> (Listening, u64) {
-        let mut shared = lock(&self.shared);
-        let id = shared.next_id;
-        shared.next_id += 1;
-        tell_down(&shared.link, &tx);
-        shared.followers.push(Follower {
-            id,
+    fn listen_stream(&self, key: &str, tx: QueueTx) -> Reading<Follow> {
+        let follow = Follow {
             key: key.to_owned(),
             cursor: None,
-            tx,
-        });
-        (Listening::Stream(Arc::clone(&self.shared), id), id)
+        };
+        Readers::join(&self.shared, follow, tx, None)
     }
 
     /// Starts follower `id` after `cursor`, and makes the reader take it up now.
     async fn follow(&self, id: u64, cursor: Position) {
         let reader = {
             let mut shared = lock(&self.shared);
-            if let Some(f) = shared.followers.iter_mut().find(|f| f.id == id) {
-                f.cursor = Some(cursor);
+            if let Some(f) = shared.iter_mut().find(|f| f.id == id) {
+                f.reads.cursor = Some(cursor);
             }
-            shared.reader_id
+            *lock(&self.reader_id)
         };
         self.wake.notify_one();
         if let (Some(reader), Ok(mut conn)) = (reader, self.commands().await) {
@@ -705,14 +648,10 @@ impl RedisConnection {
     }
 
     /// Registers a Pub/Sub channel, starting the Pub/Sub side if it is the first.
-    fn listen_pubsub(&self, target: &Target, tx: QueueTx) -> Listening {
+    fn listen_pubsub(&self, target: &Target, tx: QueueTx) -> Reading<Target> {
         let mut side = lock(&self.pubsub);
         let side = side.get_or_insert_with(|| {
-            let shared = Arc::new(Mutex::new(Subscribers {
-                link: LinkState::Connecting,
-                subs: Vec::new(),
-                next_id: 0,
-            }));
+            let shared = Arc::new(Mutex::new(Subscribers::default()));
             let wake = Arc::new(Notify::new());
             let task = tokio::spawn(drive_pubsub(PubSubTask {
                 settings: Arc::clone(&self.settings),
@@ -728,23 +667,12 @@ impl RedisConnection {
                 task: task.abort_handle(),
             }
         });
-        let mut shared = lock(&side.shared);
-        let id = shared.next_id;
-        shared.next_id += 1;
-        tell_down(&shared.link, &tx);
-        shared.subs.push((id, target.clone(), tx));
-        side.wake.notify_one();
-        Listening::PubSub(Arc::clone(&side.shared), Arc::clone(&side.wake), id)
-    }
-}
-
-/// Tells a channel joining a connection that is down since when and why.
-fn tell_down(link: &LinkState, tx: &QueueTx) {
-    if let LinkState::Down { at_ms, reason } = link {
-        tx.try_send(Delivery::Down {
-            at_ms: *at_ms,
-            reason: reason.clone(),
-        });
+        Readers::join(
+            &side.shared,
+            target.clone(),
+            tx,
+            Some(Arc::clone(&side.wake)),
+        )
     }
 }
 
@@ -753,6 +681,7 @@ struct StreamsTask {
     settings: Arc<Settings>,
     redis: RedisSettings,
     shared: Arc<Mutex<Followers>>,
+    reader_id: Arc<Mutex<Option<i64>>>,
     commands: watch::Sender<Commands>,
     wake: Arc<Notify>,
     rate: Arc<tokio::sync::Mutex<RateLimit>>,
@@ -770,12 +699,12 @@ async fn drive_streams(t: StreamsTask) {
         let reason = match connect_streams(&t).await {
             Ok((commands, reader, reader_id)) => {
                 let up_at = Instant::now();
-                lock(&t.shared).reader_id = reader_id;
+                *lock(&t.reader_id) = reader_id;
                 let _ = t.commands.send(Commands::Up(commands));
                 feed::report_up(&*t.shared, "Redis", &endpoint, t.clock.now_ms(), &t.metrics).await;
                 let reason = read_streams(&t, reader).await;
                 let _ = t.commands.send(Commands::Waiting);
-                lock(&t.shared).reader_id = None;
+                *lock(&t.reader_id) = None;
                 if up_at.elapsed() >= feed::BACKOFF_RESET_AFTER {
                     backoff.reset();
                 }
@@ -820,11 +749,11 @@ async fn read_streams(t: &StreamsTask, mut reader: MultiplexedConnection) -> Fee
         let keys: Vec<(String, Position)> = {
             let shared = lock(&t.shared);
             let mut keys: Vec<(String, Position)> = Vec::new();
-            for f in &shared.followers {
-                let Some(c) = f.cursor else { continue };
-                match keys.iter_mut().find(|(k, _)| *k == f.key) {
+            for Follow { key, cursor } in shared.iter().map(|f| &f.reads) {
+                let Some(c) = *cursor else { continue };
+                match keys.iter_mut().find(|(k, _)| k == key) {
                     Some((_, at)) => *at = (*at).min(c),
-                    None => keys.push((f.key.clone(), c)),
+                    None => keys.push((key.clone(), c)),
                 }
             }
             keys
@@ -859,11 +788,12 @@ async fn read_streams(t: &StreamsTask, mut reader: MultiplexedConnection) -> Fee
                 let queues: Vec<QueueTx> = {
                     let mut shared = lock(&t.shared);
                     shared
-                        .followers
                         .iter_mut()
-                        .filter(|f| f.key == key && f.cursor.is_some_and(|c| c < entry.at))
+                        .filter(|f| {
+                            f.reads.key == key && f.reads.cursor.is_some_and(|c| c < entry.at)
+                        })
                         .map(|f| {
-                            f.cursor = Some(entry.at);
+                            f.reads.cursor = Some(entry.at);
                             f.tx.clone()
                         })
                         .collect()
@@ -892,13 +822,7 @@ async fn refuse_non_streams(t: &StreamsTask, keys: &[(String, Position)]) {
         if kind == "stream" || kind == "none" {
             continue;
         }
-        let queues: Vec<QueueTx> = {
-            let mut shared = lock(&t.shared);
-            let (refused, kept): (Vec<Follower>, Vec<Follower>) =
-                shared.followers.drain(..).partition(|f| f.key == *key);
-            shared.followers = kept;
-            refused.into_iter().map(|f| f.tx).collect()
-        };
+        let queues = lock(&t.shared).remove(|f| f.key == *key);
         let reason = not_a_stream(key, &kind).to_string();
         feed::deliver(&queues, Delivery::Refused { reason }).await;
     }
@@ -1051,8 +975,9 @@ impl Source for RedisSource {
         let consume = feed::consume(rx, sink, self.rows, self.label);
         match &self.target {
             Target::Stream(key) => {
-                let (_listening, id) = self.conn.listen_stream(key, tx.clone());
+                let listening = self.conn.listen_stream(key, tx.clone());
                 let start = async {
+                    let id = listening.id();
                     start_stream(&self.conn, key, self.capacity, self.backfill, &tx, id).await?;
                     // The reader hands the entries to the queue from here on.
                     std::future::pending().await
@@ -1192,9 +1117,8 @@ async fn read_pubsub(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wanted: HashSet<(String, bool)> = lock(&t.shared)
-            .subs
             .iter()
-            .filter_map(|(_, target, _)| match target {
+            .filter_map(|r| match &r.reads {
                 Target::PubSub { name, pattern } => Some((name.clone(), *pattern)),
                 Target::Stream(_) => None,
             })
@@ -1250,28 +1174,23 @@ async fn read_pubsub(
 async fn deliver_pubsub(t: &PubSubTask, m: &redis::Msg) {
     let pattern: Option<String> = m.from_pattern().then(|| m.get_pattern().ok()).flatten();
     let channel = m.get_channel_name();
-    let queues: Vec<QueueTx> = lock(&t.shared)
-        .subs
-        .iter()
-        .filter(|(_, target, _)| match (target, &pattern) {
-            (
-                Target::PubSub {
-                    name,
-                    pattern: true,
-                },
-                Some(p),
-            ) => name == p,
-            (
-                Target::PubSub {
-                    name,
-                    pattern: false,
-                },
-                None,
-            ) => name == channel,
-            _ => false,
-        })
-        .map(|(_, _, q)| q.clone())
-        .collect();
+    let queues = lock(&t.shared).queues_of(|target| match (target, &pattern) {
+        (
+            Target::PubSub {
+                name,
+                pattern: true,
+            },
+            Some(p),
+        ) => name == p,
+        (
+            Target::PubSub {
+                name,
+                pattern: false,
+            },
+            None,
+        ) => name == channel,
+        _ => false,
+    });
     if queues.is_empty() {
         return;
     }

@@ -39,7 +39,7 @@ pub(crate) use consumer::{consume, stats_notice, FeedLabel};
 pub(crate) use dial::{dial, Io};
 pub(crate) use error::FeedError;
 pub(crate) use fanout::Fanout;
-pub(crate) use link::{report_down, report_up, Link, LinkState};
+pub(crate) use link::{report_down, report_up, Link, LinkState, Readers, Reading};
 pub(crate) use queue::{deliver, queue, QueueRx, QueueTx, RateLimit};
 pub(crate) use registry::Registry;
 pub(crate) use tls::tls_config;
