@@ -93,6 +93,14 @@ impl Syntax {
         rest_may_be_empty: false,
     };
 
+    /// The pattern that covers every name (`#`, `>`, `*`).
+    pub fn everything(self) -> &'static str {
+        match self {
+            Syntax::Levels { rest, .. } => rest,
+            Syntax::Glob => "*",
+        }
+    }
+
     /// Whether `pattern` covers `value`: every name `value` stands for matches `pattern`.
     pub fn covers(self, pattern: &str, value: &str) -> bool {
         match self {

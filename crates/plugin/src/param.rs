@@ -212,6 +212,17 @@ impl Param {
         }
     }
 
+    /// Why `text` is no value of this text parameter (for settings that list values of it,
+    /// such as the topic filters to record), or `Ok`.
+    ///
+    /// # Errors
+    /// The problem, in words.
+    pub fn check_text(&self, text: &str) -> Result<(), String> {
+        self.check(Value::Text(text.to_owned()))
+            .map(drop)
+            .map_err(|e| e.problem)
+    }
+
     /// `value` checked against the parameter's rules (and made canonical: names sorted,
     /// repeats dropped; an empty list is absent).
     ///

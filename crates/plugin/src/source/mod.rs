@@ -586,6 +586,28 @@ impl OpenContext<'_> {
     }
 }
 
+impl<'a> TopicsRequest<'a> {
+    /// The filter the user typed, or the pattern of everything when empty, checked as the
+    /// query parameter the allow list `allow` guards first would be (`topic`, `subject`,
+    /// `key`).
+    ///
+    /// # Errors
+    /// [`PluginError::Query`] naming that parameter.
+    pub fn filter_for(&self, allow: &crate::allow::Allow) -> Result<&'a str, PluginError> {
+        let filter = if self.filter.is_empty() {
+            allow.syntax.everything()
+        } else {
+            self.filter
+        };
+        if let Some(param) = allow.params.first() {
+            param
+                .check(crate::param::Value::Text(filter.to_owned()))
+                .map_err(PluginError::Query)?;
+        }
+        Ok(filter)
+    }
+}
+
 impl RangeRequest<'_> {
     /// What `source` reaches its data source's shared connection with (a range read shares
     /// the connection of the stream's channels).
@@ -642,6 +664,13 @@ impl SharedContext<'_> {
         });
         connection
     }
+}
+
+/// A source's parsed settings section as [`SourceKind::parse_settings`] gives it.
+fn boxed<T: Section>(
+    parsed: Result<Option<T>, crate::settings::SettingsError>,
+) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError> {
+    parsed.map(|s| s.map(|s| Arc::new(s) as Arc<dyn Section>))
 }
 
 /// The error of a stream whose source the data source does not configure.

@@ -47,7 +47,6 @@ use tokio::time::Instant;
 
 use super::prelude::*;
 use crate::limits::Limits;
-use crate::param::Value as P;
 
 /// The MQTT source, as the registry holds it.
 pub static MQTT: Mqtt = Mqtt;
@@ -103,51 +102,7 @@ impl SourceKind for Mqtt {
         &self,
         data: &SettingsData<'_>,
     ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        let Some(url) = data.string("mqttUrl", settings_limits::MAX_URL_LEN)? else {
-            return Ok(None);
-        };
-
-        let endpoint = parse_url(
-            "mqttUrl",
-            url,
-            &[("mqtt", false, 1883), ("mqtts", true, 8883)],
-        )?;
-        if !matches!(endpoint.1.as_str(), "" | "/") || endpoint.2.is_some() {
-            return Err(SettingsError::new(
-                "mqttUrl",
-                "an MQTT URL has no path or query: mqtt://host:port",
-            ));
-        }
-        let username = data.string("mqttUsername", settings_limits::MAX_NAME_LEN)?;
-        let password = data.secret("mqttPassword", settings_limits::MAX_SECRET_LEN)?;
-        if password.is_some() && username.is_none() {
-            return Err(SettingsError::new(
-                "mqttUsername",
-                "a password is set but no user name: MQTT sends a password only with a user name",
-            ));
-        }
-        let client_id = data.string("mqttClientId", settings_limits::MAX_NAME_LEN)?;
-        if let Some(id) = client_id {
-            if id.chars().any(char::is_control) {
-                return Err(SettingsError::new(
-                    "mqttClientId",
-                    "may not contain control characters",
-                ));
-            }
-        }
-        let record = data.list("mqttRecord", settings_limits::MAX_RECORDED, |f| {
-            TOPIC
-                .check(P::Text(f.to_owned()))
-                .map(drop)
-                .map_err(|e| e.problem)
-        })?;
-        Ok(Some(Arc::new(MqttSettings {
-            endpoint: endpoint.0,
-            username: username.map(str::to_owned),
-            password,
-            client_id: client_id.map(str::to_owned),
-            record,
-        })))
+        super::boxed(MqttSettings::parse(data))
     }
 
     fn open(
@@ -187,14 +142,7 @@ impl SourceKind for Mqtt {
 /// for the filter within the time (retained messages come at once). One browse per data
 /// source at a time.
 async fn discover(req: TopicsRequest<'_>) -> Result<Topics, PluginError> {
-    let filter = if req.filter.is_empty() {
-        "#"
-    } else {
-        req.filter
-    };
-    TOPIC
-        .check(P::Text(filter.to_owned()))
-        .map_err(PluginError::Query)?;
+    let filter = req.filter_for(&ALLOW)?;
     let settings = req.settings;
     let Some(mqtt) = settings.section::<MqttSettings>() else {
         return Ok(Topics::default());
@@ -288,6 +236,55 @@ pub struct MqttSettings {
     pub client_id: Option<String>,
     /// Topic filters recorded while the plugin runs (`mqttRecord`).
     pub record: Vec<String>,
+}
+
+impl MqttSettings {
+    /// The section from the data source's settings; `None` when they configure no
+    /// MQTT broker.
+    fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
+        let Some(url) = data.string("mqttUrl", settings_limits::MAX_URL_LEN)? else {
+            return Ok(None);
+        };
+
+        let endpoint = parse_url(
+            "mqttUrl",
+            url,
+            &[("mqtt", false, 1883), ("mqtts", true, 8883)],
+        )?;
+        if !matches!(endpoint.1.as_str(), "" | "/") || endpoint.2.is_some() {
+            return Err(SettingsError::new(
+                "mqttUrl",
+                "an MQTT URL has no path or query: mqtt://host:port",
+            ));
+        }
+        let username = data.string("mqttUsername", settings_limits::MAX_NAME_LEN)?;
+        let password = data.secret("mqttPassword", settings_limits::MAX_SECRET_LEN)?;
+        if password.is_some() && username.is_none() {
+            return Err(SettingsError::new(
+                "mqttUsername",
+                "a password is set but no user name: MQTT sends a password only with a user name",
+            ));
+        }
+        let client_id = data.string("mqttClientId", settings_limits::MAX_NAME_LEN)?;
+        if let Some(id) = client_id {
+            if id.chars().any(char::is_control) {
+                return Err(SettingsError::new(
+                    "mqttClientId",
+                    "may not contain control characters",
+                ));
+            }
+        }
+        let record = data.list("mqttRecord", settings_limits::MAX_RECORDED, |f| {
+            TOPIC.check_text(f)
+        })?;
+        Ok(Some(Self {
+            endpoint: endpoint.0,
+            username: username.map(str::to_owned),
+            password,
+            client_id: client_id.map(str::to_owned),
+            record,
+        }))
+    }
 }
 
 impl Section for MqttSettings {

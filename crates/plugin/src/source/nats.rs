@@ -136,7 +136,7 @@ impl SourceKind for Nats {
         &self,
         data: &SettingsData<'_>,
     ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        NatsSettings::parse(data).map(|s| s.map(|s| Arc::new(s) as Arc<dyn Section>))
+        super::boxed(NatsSettings::parse(data))
     }
 
     fn open(
@@ -1093,14 +1093,7 @@ fn server_endpoint(nats: &NatsSettings, server: &async_nats::ServerInfo) -> Stri
 /// The editor's discovery: the subjects of the account's JetStream streams that the
 /// filter matches (as the streams declare them).
 async fn discover(req: &TopicsRequest<'_>, nats: &NatsSettings) -> Result<Topics, PluginError> {
-    let filter = if req.filter.is_empty() {
-        ">"
-    } else {
-        req.filter
-    };
-    SUBJECT
-        .check(crate::param::Value::Text(filter.to_owned()))
-        .map_err(PluginError::Query)?;
+    let filter = req.filter_for(&ALLOW)?;
     let options = options(req.settings, nats).map_err(PluginError::Source)?;
     let look = async {
         let client = options

@@ -160,7 +160,7 @@ impl SourceKind for Redis {
         &self,
         data: &SettingsData<'_>,
     ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        RedisSettings::parse(data).map(|s| s.map(|s| Arc::new(s) as Arc<dyn Section>))
+        super::boxed(RedisSettings::parse(data))
     }
 
     fn open(
@@ -1424,13 +1424,7 @@ async fn check(
 
 /// The editor's discovery: the stream keys the filter (a `SCAN MATCH` pattern) matches.
 async fn discover(req: &TopicsRequest<'_>, redis: &RedisSettings) -> Result<Topics, PluginError> {
-    let filter = if req.filter.is_empty() {
-        "*"
-    } else {
-        req.filter
-    };
-    KEY.check(crate::param::Value::Text(filter.to_owned()))
-        .map_err(PluginError::Query)?;
+    let filter = req.filter_for(&ALLOW)?;
     let look = async {
         let mut conn = open_commands(req.settings, redis)
             .await

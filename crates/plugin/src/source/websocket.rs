@@ -93,53 +93,7 @@ impl SourceKind for WebSocket {
         &self,
         data: &SettingsData<'_>,
     ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        let Some(url) = data.string("websocketUrl", settings_limits::MAX_URL_LEN)? else {
-            return Ok(None);
-        };
-
-        let (endpoint, path, query) = parse_url(
-            "websocketUrl",
-            url,
-            &[("ws", false, 80), ("wss", true, 443)],
-        )?;
-        let mut headers = Vec::new();
-        for i in 1..=settings_limits::MAX_HEADERS {
-            let name_key = format!("httpHeaderName{i}");
-            let value_key = format!("httpHeaderValue{i}");
-            let Some(name) = data.string(&name_key, settings_limits::MAX_NAME_LEN)? else {
-                continue;
-            };
-            check_header_name(&name_key, name)?;
-            let value = data
-                .secret(&value_key, settings_limits::MAX_SECRET_LEN)?
-                .unwrap_or_else(|| Secret::new(""));
-            if value
-                .expose()
-                .bytes()
-                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-            {
-                return Err(SettingsError::new(
-                    &value_key,
-                    "contains a line break or another control character",
-                ));
-            }
-            headers.push(Header {
-                name: name.to_owned(),
-                value,
-            });
-        }
-        let record = data.list("websocketRecord", settings_limits::MAX_RECORDED, |p| {
-            PATH.check(crate::param::Value::Text(p.to_owned()))
-                .map(drop)
-                .map_err(|e| e.problem)
-        })?;
-        Ok(Some(Arc::new(WebSocketSettings {
-            endpoint,
-            base_path: path.trim_end_matches('/').to_owned(),
-            base_query: query,
-            headers,
-            record,
-        })))
+        super::boxed(WebSocketSettings::parse(data))
     }
 
     fn open(
@@ -198,6 +152,56 @@ pub struct WebSocketSettings {
 }
 
 impl WebSocketSettings {
+    /// The section from the data source's settings; `None` when they configure no
+    /// WebSocket URL.
+    fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
+        let Some(url) = data.string("websocketUrl", settings_limits::MAX_URL_LEN)? else {
+            return Ok(None);
+        };
+
+        let (endpoint, path, query) = parse_url(
+            "websocketUrl",
+            url,
+            &[("ws", false, 80), ("wss", true, 443)],
+        )?;
+        let mut headers = Vec::new();
+        for i in 1..=settings_limits::MAX_HEADERS {
+            let name_key = format!("httpHeaderName{i}");
+            let value_key = format!("httpHeaderValue{i}");
+            let Some(name) = data.string(&name_key, settings_limits::MAX_NAME_LEN)? else {
+                continue;
+            };
+            check_header_name(&name_key, name)?;
+            let value = data
+                .secret(&value_key, settings_limits::MAX_SECRET_LEN)?
+                .unwrap_or_else(|| Secret::new(""));
+            if value
+                .expose()
+                .bytes()
+                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                return Err(SettingsError::new(
+                    &value_key,
+                    "contains a line break or another control character",
+                ));
+            }
+            headers.push(Header {
+                name: name.to_owned(),
+                value,
+            });
+        }
+        let record = data.list("websocketRecord", settings_limits::MAX_RECORDED, |p| {
+            PATH.check_text(p)
+        })?;
+        Ok(Some(Self {
+            endpoint,
+            base_path: path.trim_end_matches('/').to_owned(),
+            base_query: query,
+            headers,
+            record,
+        }))
+    }
+
     /// The URL a query's `path` reads: the base URL's path, then `path`, then the base URL's
     /// query (and the path's own, joined with `&`). Only ever on the configured host.
     ///
