@@ -80,6 +80,7 @@
 //!         tail: None,
 //!     },
 //!     settings: &[],
+//!     parse_settings: None,
 //!     connection: None,
 //!     allow: None,
 //! };
@@ -387,6 +388,10 @@ pub struct SourceInfo {
     /// Its section of the data source settings (the settings schema and the config editor
     /// come from it).
     pub settings: &'static [crate::settings::Setting],
+    /// Parses that section (`None`: it has none), typically
+    /// `Some(|data| section(MySettings::parse(data)))`; read back with
+    /// [`Settings::section`].
+    pub parse_settings: Option<SettingsParser>,
     /// The data source setting without which its streams cannot connect (`mqttUrl`), named
     /// in the error a query gets when it is missing; `None`: its streams read no
     /// connection of the data source (they are shared by every data source).
@@ -469,8 +474,9 @@ pub trait SourceKind: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Parses its section of a data source's settings: `None` when the data source does
-    /// not configure this source (its streams then get [`PluginError::NotConfigured`]).
+    /// Parses its section of a data source's settings by [`SourceInfo::parse_settings`]:
+    /// `None` when the data source does not configure this source (its streams then get
+    /// [`PluginError::NotConfigured`]).
     ///
     /// # Errors
     /// A [`SettingsError`](crate::settings::SettingsError) naming the bad setting (never
@@ -478,9 +484,10 @@ pub trait SourceKind: Send + Sync + 'static {
     fn parse_settings(
         &self,
         data: &crate::settings::SettingsData<'_>,
-    ) -> Result<Option<Arc<dyn crate::settings::Section>>, crate::settings::SettingsError> {
-        let _ = data;
-        Ok(None)
+    ) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError> {
+        self.info()
+            .parse_settings
+            .map_or(Ok(None), |parse| parse(data))
     }
 
     /// Signal rows per second a stream of `spec` produces (charged to the budget: CPU);
@@ -666,8 +673,13 @@ impl SharedContext<'_> {
     }
 }
 
+/// What parses a source's section of the data source settings ([`SourceInfo::parse_settings`]).
+pub type SettingsParser = fn(
+    &crate::settings::SettingsData<'_>,
+) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError>;
+
 /// A source's parsed settings section as [`SourceKind::parse_settings`] gives it.
-fn boxed<T: Section>(
+pub fn section<T: Section>(
     parsed: Result<Option<T>, crate::settings::SettingsError>,
 ) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError> {
     parsed.map(|s| s.map(|s| Arc::new(s) as Arc<dyn Section>))
@@ -739,8 +751,11 @@ impl PartialEq for dyn SourceKind {
 /// }
 /// ```
 pub trait Source: Send + 'static {
-    /// The fields of every row, in order.
-    fn fields(&self) -> Vec<Field>;
+    /// The fields of every row, in order, when the channel is made. The default: only the
+    /// `time` field (a message feed adds fields as its payloads' keys first appear).
+    fn fields(&self) -> Vec<Field> {
+        payload::RowBuilder::initial_fields()
+    }
 
     /// Fills the channel with history ending at `now_ms`, before the stream goes live. The
     /// default has none (a message bus has no past to replay).

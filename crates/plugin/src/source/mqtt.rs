@@ -38,7 +38,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringstream_frame::Field;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Outgoing,
     Packet, QoS, StateError, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
@@ -82,6 +81,7 @@ static INFO: SourceInfo = SourceInfo {
     variant_param: None,
     layout: Layout::feed("mqtt", "topic", None),
     settings: SETTINGS,
+    parse_settings: Some(|data| super::section(MqttSettings::parse(data))),
     connection: Some("mqttUrl"),
     allow: Some(ALLOW),
 };
@@ -96,13 +96,6 @@ const ALLOW: Allow = Allow {
 impl SourceKind for Mqtt {
     fn info(&self) -> &'static SourceInfo {
         &INFO
-    }
-
-    fn parse_settings(
-        &self,
-        data: &SettingsData<'_>,
-    ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        super::boxed(MqttSettings::parse(data))
     }
 
     fn open(
@@ -468,10 +461,6 @@ impl MqttSource {
 }
 
 impl Source for MqttSource {
-    fn fields(&self) -> Vec<Field> {
-        RowBuilder::initial_fields()
-    }
-
     fn held_bytes(&self) -> u64 {
         self.queue_bytes as u64
     }

@@ -37,7 +37,7 @@ use async_nats::jetstream::{
 };
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event, ServerAddr, ServerError};
 use futures_util::StreamExt;
-use ringstream_frame::{AppendMode, Field, RingFrame};
+use ringstream_frame::{AppendMode, RingFrame};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -116,6 +116,7 @@ static INFO: SourceInfo = SourceInfo {
         }),
     },
     settings: SETTINGS,
+    parse_settings: Some(|data| super::section(NatsSettings::parse(data))),
     connection: Some("natsUrl"),
     allow: Some(ALLOW),
 };
@@ -130,13 +131,6 @@ const ALLOW: Allow = Allow {
 impl SourceKind for Nats {
     fn info(&self) -> &'static SourceInfo {
         &INFO
-    }
-
-    fn parse_settings(
-        &self,
-        data: &SettingsData<'_>,
-    ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        super::boxed(NatsSettings::parse(data))
     }
 
     fn open(
@@ -738,10 +732,6 @@ struct NatsSource {
 }
 
 impl Source for NatsSource {
-    fn fields(&self) -> Vec<Field> {
-        RowBuilder::initial_fields()
-    }
-
     fn held_bytes(&self) -> u64 {
         self.queue_bytes as u64
     }

@@ -40,7 +40,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ProtocolVersion, PushKind, RedisConnectionInfo, Value};
-use ringstream_frame::{AppendMode, Field, RingFrame};
+use ringstream_frame::{AppendMode, RingFrame};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
@@ -125,6 +125,7 @@ static INFO: SourceInfo = SourceInfo {
         tail: None,
     },
     settings: SETTINGS,
+    parse_settings: Some(|data| super::section(RedisSettings::parse(data))),
     connection: Some("redisUrl"),
     allow: Some(ALLOW),
 };
@@ -154,13 +155,6 @@ impl SourceKind for Redis {
                  channel in `channel` (exactly one of the two)",
             )),
         }
-    }
-
-    fn parse_settings(
-        &self,
-        data: &SettingsData<'_>,
-    ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        super::boxed(RedisSettings::parse(data))
     }
 
     fn open(
@@ -962,10 +956,6 @@ struct RedisSource {
 }
 
 impl Source for RedisSource {
-    fn fields(&self) -> Vec<Field> {
-        RowBuilder::initial_fields()
-    }
-
     fn held_bytes(&self) -> u64 {
         self.queue_bytes as u64
     }
@@ -1532,8 +1522,11 @@ mod tests {
             names,
             ["time", "temp", "ok", "site", "meta.unit", "meta.level"]
         );
-        let types: Vec<ringstream_frame::FieldType> =
-            ring.fields().iter().map(Field::field_type).collect();
+        let types: Vec<ringstream_frame::FieldType> = ring
+            .fields()
+            .iter()
+            .map(ringstream_frame::Field::field_type)
+            .collect();
         use ringstream_frame::FieldType as T;
         assert_eq!(
             types,

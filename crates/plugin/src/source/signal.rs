@@ -169,6 +169,7 @@ static INFO: SourceInfo = SourceInfo {
         tail: None,
     },
     settings: &[],
+    parse_settings: None,
     connection: None,
     allow: None,
 };

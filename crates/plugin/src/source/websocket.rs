@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use ringstream_frame::Field;
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -73,6 +72,7 @@ static INFO: SourceInfo = SourceInfo {
     variant_param: None,
     layout: Layout::feed("ws", "path", Some("/")),
     settings: SETTINGS,
+    parse_settings: Some(|data| super::section(WebSocketSettings::parse(data))),
     connection: Some("websocketUrl"),
     allow: Some(ALLOW),
 };
@@ -87,13 +87,6 @@ const ALLOW: Allow = Allow {
 impl SourceKind for WebSocket {
     fn info(&self) -> &'static SourceInfo {
         &INFO
-    }
-
-    fn parse_settings(
-        &self,
-        data: &SettingsData<'_>,
-    ) -> Result<Option<Arc<dyn Section>>, SettingsError> {
-        super::boxed(WebSocketSettings::parse(data))
     }
 
     fn open(
@@ -485,10 +478,6 @@ impl WebSocketSource {
 }
 
 impl Source for WebSocketSource {
-    fn fields(&self) -> Vec<Field> {
-        RowBuilder::initial_fields()
-    }
-
     fn held_bytes(&self) -> u64 {
         self.queue_bytes as u64
     }

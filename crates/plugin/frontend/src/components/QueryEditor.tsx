@@ -135,20 +135,19 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     const id = `ringstream-${p.key}-${refId}`;
     const value = record[p.key];
     const invalid = problemOf(p.key) !== undefined;
+    // Typed controls run the query when the value is complete (on blur), not per keystroke.
+    const typed = {
+      id,
+      schema: p.schema,
+      value,
+      invalid,
+      onChange: (v: unknown) => change(withKey(query, p.key, v), false),
+      onBlur: runIfValid,
+    };
     switch (p.control) {
       case 'number':
       case 'integer':
-        return field(
-          p,
-          <NumberControl
-            id={id}
-            schema={p.schema}
-            value={value}
-            invalid={invalid}
-            onChange={(v) => change(withKey(query, p.key, v), false)}
-            onBlur={runIfValid}
-          />
-        );
+        return field(p, <NumberControl {...typed} />);
       case 'switch':
         return field(
           p,
@@ -198,18 +197,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             p.suggest === 'topics'
           );
         }
-        return field(
-          p,
-          <TextControl
-            id={id}
-            schema={p.schema}
-            value={value}
-            invalid={invalid}
-            onChange={(v) => change(withKey(query, p.key, v), false)}
-            onBlur={runIfValid}
-          />,
-          true
-        );
+        return field(p, <TextControl {...typed} />, true);
     }
   };
 
