@@ -14,7 +14,7 @@ const OUT = path.join(HERE, '.host');
 
 function key() {
   const hash = crypto.createHash('sha256');
-  for (const file of [path.join(FRONTEND, 'package-lock.json'), path.join(HERE, 'host.tsx'), fileURLToPath(import.meta.url)]) {
+  for (const file of [path.join(FRONTEND, 'package-lock.json'), path.join(HERE, 'host.tsx'), path.join(FRONTEND, 'src', 'testing', 'settings.ts'), fileURLToPath(import.meta.url)]) {
     hash.update(fs.readFileSync(file));
   }
   return hash.digest('hex');

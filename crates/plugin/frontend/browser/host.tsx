@@ -33,11 +33,14 @@ import * as reactDomClient from 'react-dom/client';
 import * as rxjs from 'rxjs';
 import * as rxjsOperators from 'rxjs/operators';
 
+import { dataSourceSettings, PLUGIN_ID } from '../src/testing/settings';
+
 import type {
   DataQuery,
   DataSourceApi,
   DataSourceInstanceSettings,
   DataSourcePlugin,
+  DataSourceJsonData,
   DataSourceSettings,
   QueryEditorProps,
   DataSourcePluginOptionsEditorProps,
@@ -71,7 +74,6 @@ declare global {
   }
 }
 
-const PLUGIN_ID = 'seed-ringstream-datasource';
 const MODULE_PATH = `/public/plugins/${PLUGIN_ID}/module.js`;
 const UID = 'rs-browser';
 
@@ -131,7 +133,10 @@ function answer(method: string, url: URL, data: unknown): { status: number; data
   if (method === 'POST' && path === 'validate') {
     const topic = (data as { topic?: unknown }).topic;
     if (typeof topic === 'string' && /#./.test(topic)) {
-      return { status: 200, data: { ok: false, field: 'topic', problem: '# must be the last level of a topic filter' } };
+      return {
+        status: 200,
+        data: { ok: false, field: 'topic', problem: '# must be the last level of a topic filter' },
+      };
     }
     return { status: 200, data: { ok: true } };
   }
@@ -140,7 +145,15 @@ function answer(method: string, url: URL, data: unknown): { status: number; data
     return { status: 200, data: { topics: TOPICS.filter((t) => t.includes(filter)), truncated: false } };
   }
   if (method === 'GET' && path === 'fields') {
-    return { status: 200, data: { fields: [{ name: 'ts', type: 'time' }, { name: 'celsius', type: 'number' }] } };
+    return {
+      status: 200,
+      data: {
+        fields: [
+          { name: 'ts', type: 'time' },
+          { name: 'celsius', type: 'number' },
+        ],
+      },
+    };
   }
   return { status: 404, data: { error: `no resource ${method} ${url.pathname}` } };
 }
@@ -155,7 +168,14 @@ const backendSrv = {
       rs.requests.push({ method, url: url.pathname + url.search, data: options.data });
       const { status, data } = answer(method, url, options.data);
       const timer = setTimeout(() => {
-        const response = { data, status, statusText: status < 400 ? 'OK' : 'Not Found', ok: status < 400, url: url.href, config: options };
+        const response = {
+          data,
+          status,
+          statusText: status < 400 ? 'OK' : 'Not Found',
+          ok: status < 400,
+          url: url.href,
+          config: options,
+        };
         if (status < 400) {
           subscriber.next(response);
           subscriber.complete();
@@ -186,25 +206,18 @@ const instanceSettings = {
   access: 'proxy',
   readOnly: false,
   jsonData: { mqttUrl: 'mqtts://broker.example:8883', websocketUrl: 'wss://feed.example/v1' },
-  meta: { id: PLUGIN_ID, name: 'Ringstream', type: 'datasource', module: MODULE_PATH.slice(1), baseUrl: `public/plugins/${PLUGIN_ID}` },
+  meta: {
+    id: PLUGIN_ID,
+    name: 'Ringstream',
+    type: 'datasource',
+    module: MODULE_PATH.slice(1),
+    baseUrl: `public/plugins/${PLUGIN_ID}`,
+  },
 } as unknown as DataSourceInstanceSettings;
 
-const initialSettings = {
+const initialSettings: DataSourceSettings = dataSourceSettings<DataSourceJsonData & Record<string, string>, {}>({
   id: 1,
   uid: UID,
-  orgId: 1,
-  name: 'Ringstream',
-  type: PLUGIN_ID,
-  typeName: 'Ringstream',
-  typeLogoUrl: '',
-  access: 'proxy',
-  url: '',
-  user: '',
-  basicAuth: false,
-  basicAuthUser: '',
-  isDefault: false,
-  withCredentials: false,
-  readOnly: false,
   jsonData: {
     mqttUrl: 'mqtts://broker.example:8883',
     mqttUsername: 'grafana',
@@ -212,7 +225,7 @@ const initialSettings = {
     httpHeaderName1: 'Authorization',
   },
   secureJsonFields: { mqttPassword: true, httpHeaderValue1: true },
-} as unknown as DataSourceSettings;
+});
 
 function Themed({ children }: { children: React.ReactNode }) {
   const theme = grafanaRuntime.config.theme2;
@@ -248,9 +261,14 @@ function ConfigHost({ plugin }: { plugin: Plugin }) {
 }
 
 function QueryHost({ plugin }: { plugin: Plugin }) {
-  const QueryEditor = plugin.components.QueryEditor as React.ComponentType<QueryEditorProps<DataSourceApi<DataQuery>, DataQuery>>;
+  const QueryEditor = plugin.components.QueryEditor as React.ComponentType<
+    QueryEditorProps<DataSourceApi<DataQuery>, DataQuery>
+  >;
   const [datasource] = React.useState(() => new plugin.DataSourceClass(instanceSettings));
-  const [query, setQuery] = React.useState<DataQuery>(() => ({ refId: 'A', ...datasource.getDefaultQuery?.(grafanaData.CoreApp.PanelEditor) }));
+  const [query, setQuery] = React.useState<DataQuery>(() => ({
+    refId: 'A',
+    ...datasource.getDefaultQuery?.(grafanaData.CoreApp.PanelEditor),
+  }));
   return (
     <QueryEditor
       query={query}

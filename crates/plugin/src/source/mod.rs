@@ -22,7 +22,11 @@
 //!    NAME: a [`SourceKind`] with one parameter, the [`Source`] it opens, and its test) and
 //!    adds `pub mod NAME;` and its line in [`SOURCES`].
 //! 2. Grow it: its parameters ([`Param`]), its channel-path [`Layout`], its settings section
-//!    (`settings`, read from [`OpenContext::settings`]), `open`, `check`.
+//!    (a type of its own: `settings` declares the keys, `parse_settings` parses them, and
+//!    [`SharedContext::section`] reads them back, naming the missing setting when the data
+//!    source has none), `open` (a shared connection through [`SharedContext::connection`]),
+//!    `check`, `topics`. Inside the crate, `use super::prelude::*;` imports the source API
+//!    and the message-feed toolkit at once.
 //! 3. Run `cargo xtask schema` (the exported query and settings schemas gain the source;
 //!    CI fails while they are stale) and `cargo test`.
 //!

@@ -8,6 +8,7 @@ import type { DataSourceSettings } from '@grafana/data';
 import { ConfigEditor } from './ConfigEditor';
 import { SECTIONS } from '../schema';
 import type { RingstreamJsonData, RingstreamSecureJsonData } from '../types';
+import { dataSourceSettings, PLUGIN_ID } from '../testing/settings';
 
 /** The schema file itself, as `cargo xtask schema` wrote it. */
 const schema = JSON.parse(
@@ -17,27 +18,15 @@ const schema = JSON.parse(
 type Settings = DataSourceSettings<RingstreamJsonData, RingstreamSecureJsonData>;
 
 function settings(overrides: Partial<Settings> = {}): Settings {
-  return {
-    id: 7,
-    uid: 'rs1',
-    orgId: 1,
-    name: 'Ringstream',
-    type: 'seed-ringstream-datasource',
-    typeName: 'Ringstream',
-    typeLogoUrl: '',
-    access: 'proxy',
-    url: '',
-    user: '',
-    basicAuth: false,
-    basicAuthUser: '',
-    isDefault: false,
-    withCredentials: false,
-    readOnly: false,
-    jsonData: {},
-    secureJsonFields: {},
-    ...overrides,
-  } as Settings;
+  return dataSourceSettings(overrides);
 }
+
+test('the test settings carry the plugin id of plugin.json', () => {
+  const root = path.resolve(__dirname, '..', '..', '..', '..', '..');
+  const plugin = JSON.parse(fs.readFileSync(path.join(root, 'plugin.json'), 'utf8'));
+  expect(settings().type).toBe(PLUGIN_ID);
+  expect(plugin.id).toBe(PLUGIN_ID);
+});
 
 function setup(initial: Settings) {
   const changes: Settings[] = [];
@@ -68,7 +57,9 @@ test('one group per x-section, the sources’ first, each with every setting of 
   expect(legends).toEqual(SECTIONS.map((s) => s.title));
   expect(legends.slice(0, 2)).toEqual(['MQTT', 'WebSocket']);
   expect(legends[legends.length - 1]).toBe('Common');
-  const ids = [...document.querySelectorAll('[id^="ringstream-cfg-"]')].map((el) => el.id.replace('ringstream-cfg-', ''));
+  const ids = [...document.querySelectorAll('[id^="ringstream-cfg-"]')].map((el) =>
+    el.id.replace('ringstream-cfg-', '')
+  );
   const declared = [
     ...Object.keys(schema.properties.jsonData.properties),
     ...Object.keys(schema.properties.secureJsonData.properties),
@@ -76,7 +67,10 @@ test('one group per x-section, the sources’ first, each with every setting of 
   expect([...ids].sort()).toEqual([...declared].sort());
   // Labels from the keys (the section's own prefix dropped), descriptions as tooltips.
   const section = (legend: string) => within(screen.getByText(legend, { selector: 'legend' }).parentElement!);
-  const labels = (legend: string) => section(legend).getAllByText(/./, { selector: 'label' }).map((l) => l.textContent);
+  const labels = (legend: string) =>
+    section(legend)
+      .getAllByText(/./, { selector: 'label' })
+      .map((l) => l.textContent);
   expect(labels('MQTT')).toEqual(['URL', 'Allow', 'Client ID', 'Record', 'Username', 'Password']);
   expect(labels('WebSocket')).toEqual(['URL', 'Allow', 'Max connections', 'Record']);
   expect(labels('Common')).toEqual([
@@ -99,7 +93,11 @@ test('typing settings makes jsonData; URLs are checked against x-schemes, intege
   const mqtt = within(screen.getByText('MQTT', { selector: 'legend' }).parentElement!);
   await user.type(mqtt.getByLabelText('URL'), 'http://broker');
   expect(last().jsonData.mqttUrl).toBe('http://broker');
-  expect(within(mqtt.getByText('URL', { selector: 'label' }).parentElement!).getByText('Use mqtt:// or mqtts:// followed by the host')).toBeInTheDocument();
+  expect(
+    within(mqtt.getByText('URL', { selector: 'label' }).parentElement!).getByText(
+      'Use mqtt:// or mqtts:// followed by the host'
+    )
+  ).toBeInTheDocument();
   await user.clear(mqtt.getByLabelText('URL'));
   await user.type(mqtt.getByLabelText('URL'), 'mqtts://broker:8883');
   expect(mqtt.queryByText(/Use mqtt:\/\//)).not.toBeInTheDocument();
@@ -163,7 +161,11 @@ test('configured headers show; Add adds rows up to the schema’s 16; a removed 
   await user.click(add);
   await user.type(screen.getByLabelText('HTTP header 2 name'), 'X-Tenant');
   await user.type(screen.getByLabelText('HTTP header 2 value'), 't-42');
-  expect(last().jsonData).toEqual({ httpHeaderName1: 'Authorization', httpHeaderName2: 'X-Tenant', httpHeaderName3: 'X-Org' });
+  expect(last().jsonData).toEqual({
+    httpHeaderName1: 'Authorization',
+    httpHeaderName2: 'X-Tenant',
+    httpHeaderName3: 'X-Org',
+  });
   expect(last().secureJsonData).toEqual({ httpHeaderValue2: 't-42' });
 
   for (let i = 0; i < 13; i++) {

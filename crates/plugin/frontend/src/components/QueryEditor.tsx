@@ -110,8 +110,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     return { options: fields.map((f) => ({ value: f.name, label: f.name, description: f.type })) };
   };
 
-  const problemOf = (key: string) =>
-    problems[key] ?? (backend?.field === key ? backend.problem : undefined);
+  const problemOf = (key: string) => problems[key] ?? (backend?.field === key ? backend.problem : undefined);
 
   const field = (p: Param, control: React.ReactElement, grow = false) => {
     const problem = problemOf(p.key);
@@ -234,7 +233,11 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
 
   const connection = source?.needsConnection ? connectionSetting(source) : undefined;
   const address = connection ? bag(datasource.jsonData)[connection.key] : undefined;
-  const shownKeys = new Set([SOURCE_PARAM.key, source?.kinds?.param.key, ...[...(kind?.params ?? []), ...(source?.params ?? []), ...COMMON_PARAMS].map((p) => p.key)]);
+  const shownKeys = new Set([
+    SOURCE_PARAM.key,
+    source?.kinds?.param.key,
+    ...[...(kind?.params ?? []), ...(source?.params ?? []), ...COMMON_PARAMS].map((p) => p.key),
+  ]);
   const unplaced = backend && (!backend.field || !shownKeys.has(backend.field)) ? backend : undefined;
 
   return (
