@@ -29,7 +29,7 @@ mod servers;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use ringstream_harness::host::{DataSourceSettings, HostOptions, PluginHost, Query};
+use ringstream_harness::host::{DataSourceSettings, HostOptions, PluginHost, Query, RunStream};
 use serde_json::json;
 
 use servers::{now_ms, NatsServer, RedisServer};
@@ -196,22 +196,7 @@ async fn redis(pool: &[Vec<u8>], n: usize, range: usize, runs: usize) {
         xadd(&mut conn, "bench:flood", &entries, n);
         server // kept alive until the rows are counted
     });
-    let (mut received, mut count) = (0usize, 0usize);
-    while received < n {
-        match packets.next_within(Duration::from_secs(20)).await {
-            Ok(Some(packet)) => {
-                received += packet.rows();
-                count += 1;
-            }
-            _ => break,
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "  Redis stream (XREAD BLOCK) -> rows -> packets: {:>9.0} msg/s ({received} of {n} rows \
-         in {count} packets, {secs:.2} s)",
-        received as f64 / secs
-    );
+    count_rows(&mut packets, n, started, "Redis stream (XREAD BLOCK)").await;
     drop(publisher.join());
 }
 
@@ -286,6 +271,27 @@ async fn query_range(
     );
 }
 
+/// Counts the rows of `packets` until `n` arrived (or none came for 20 s) and prints the rate
+/// since `started`.
+async fn count_rows(packets: &mut RunStream, n: usize, started: Instant, what: &str) {
+    let (mut received, mut count) = (0usize, 0usize);
+    while received < n {
+        match packets.next_within(Duration::from_secs(20)).await {
+            Ok(Some(packet)) => {
+                received += packet.rows();
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  {what} -> rows -> packets: {:>9.0} msg/s ({received} of {n} rows in {count} \
+         packets, {secs:.2} s)",
+        received as f64 / secs
+    );
+}
+
 /// Part 2: a flood into a subject, through the plugin, out as RunStream packets.
 async fn to_packets(
     host: &PluginHost,
@@ -333,26 +339,11 @@ async fn to_packets(
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
     });
-    let (mut received, mut count) = (0usize, 0usize);
-    while received < n {
-        match packets.next_within(Duration::from_secs(20)).await {
-            Ok(Some(packet)) => {
-                received += packet.rows();
-                count += 1;
-            }
-            _ => break,
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "  {} -> rows -> packets: {:>9.0} msg/s ({received} of {n} rows in {count} packets, \
-         {secs:.2} s)",
-        if jetstream {
-            "JetStream (ordered consumer)"
-        } else {
-            "core NATS subject"
-        },
-        received as f64 / secs
-    );
+    let what = if jetstream {
+        "JetStream (ordered consumer)"
+    } else {
+        "core NATS subject"
+    };
+    count_rows(&mut packets, n, started, what).await;
     drop(publisher); // detached: it ends with the process
 }
