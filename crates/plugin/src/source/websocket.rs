@@ -94,11 +94,10 @@ impl SourceKind for WebSocket {
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Box<dyn DynSource>, PluginError> {
-        let settings = ctx.settings_for(self)?;
         let registry = ctx
             .connections
             .registry::<Registry<(InstanceKey, String), WsFeed>>("websocket");
-        let source = WebSocketSource::new(&registry, settings, spec, ctx)?;
+        let source = WebSocketSource::new(&registry, spec, ctx)?;
         Ok(Box::new(source))
     }
 
@@ -430,7 +429,6 @@ impl WebSocketSource {
     /// host (or repeats one of its query parameters).
     pub(crate) fn new(
         connections: &Registry<(InstanceKey, String), WsFeed>,
-        settings: &Arc<Settings>,
         spec: &StreamSpec,
         ctx: &OpenContext<'_>,
     ) -> Result<Self, PluginError> {
@@ -440,7 +438,7 @@ impl WebSocketSource {
             path(spec).ok_or_else(|| PluginError::BadPath("not a WebSocket stream".into()))?;
         let feed = FeedSpec::of(spec);
         let cx = ctx.shared(&WEBSOCKET)?;
-        let ws = cx.section::<WebSocketSettings>()?;
+        let (settings, ws) = (cx.settings, cx.section::<WebSocketSettings>()?);
         // A path that does not make a URL on the configured host is the query's fault.
         let url = ws.url_for(path).map_err(|e| crate::query::QueryError {
             field: "path".into(),
