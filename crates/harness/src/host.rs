@@ -183,6 +183,15 @@ impl Query {
         self
     }
 
+    /// The same query over the last hour and the next `ahead_ms` milliseconds: its frame
+    /// holds every row the plugin has made by the time it answers, however late that is
+    /// (a default range ends when the query was built, and rows made after that belong to
+    /// the stream, not the frame).
+    pub fn reaching_ahead(self, ahead_ms: i64) -> Self {
+        let now = now_ms();
+        self.with_time_range(now - 3_600_000, now + ahead_ms)
+    }
+
     /// The same query with `maxDataPoints`.
     pub fn with_max_data_points(mut self, n: i64) -> Self {
         self.max_data_points = n;
