@@ -194,6 +194,10 @@ async fn a_topic_the_broker_drops_connections_for_is_refused_before_it_is_sent()
     let mut panel = LivePanel::open_as(&victim, &victim_query, buffer_options(1000, None, false))
         .await
         .expect("the victim's panel");
+    publisher
+        .until_live("victim/t", r#"{"v":-1}"#, &mut panel)
+        .await;
+    let live = panel.panel().len();
 
     for topic in [
         "a/\u{FFFF}",
@@ -227,7 +231,7 @@ async fn a_topic_the_broker_drops_connections_for_is_refused_before_it_is_sent()
             .await;
     }
     panel
-        .wait_until(WAIT, |p| p.len() >= 5)
+        .wait_until(WAIT, |p| p.len() >= live + 5)
         .await
         .expect("the shared connection still carries the victim's rows");
     assert_healthy(&mut host);
@@ -259,6 +263,10 @@ async fn a_filter_the_broker_refuses_fails_only_its_own_channel() {
     let mut panel = LivePanel::open_as(&victim, &victim_query, buffer_options(1000, None, false))
         .await
         .expect("the victim's panel");
+    publisher
+        .until_live("victim/t", r#"{"v":-1}"#, &mut panel)
+        .await;
+    let live = panel.panel().len();
 
     let refused = Query::new(
         "A",
@@ -293,7 +301,7 @@ async fn a_filter_the_broker_refuses_fails_only_its_own_channel() {
             .await;
     }
     panel
-        .wait_until(WAIT, |p| p.len() >= 5)
+        .wait_until(WAIT, |p| p.len() >= live + 5)
         .await
         .expect("the victim keeps streaming");
     assert_healthy(&mut host);

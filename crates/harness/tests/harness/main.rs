@@ -20,3 +20,16 @@ mod servers;
 mod snapshots;
 mod tls;
 mod wire;
+
+/// Percent-encodes everything but unreserved characters (a resource call's query string).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -123,7 +123,22 @@ async fn a_recorded_topic_filter_gives_a_new_panel_what_came_before_it_opened() 
     // The plugin hears of the data source (here: Save & test) and starts recording.
     let health = host.check_health().await.expect("CheckHealth answers");
     assert_eq!(health.status, HealthStatus::Ok, "{}", health.message);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Until the recording's subscription is up (messages before its SUBACK are lost),
+    // publish a probe and ask the recorded channel's fields, which opens no channel.
+    let fields = format!(
+        "fields?query={}",
+        crate::percent_encode(r#"{"source":"mqtt","topic":"rec/#"}"#)
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(broker.publish("rec/probe", r#"{"p":1}"#, false));
+        let (_, body) = host.call_resource("GET", &fields, b"").await.unwrap();
+        if body.to_string().contains("rec/probe") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recording: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for n in 0..5 {
         assert!(broker.publish("rec/a", &format!(r#"{{"n":{n}}}"#), false));
     }
@@ -133,13 +148,22 @@ async fn a_recorded_topic_filter_gives_a_new_panel_what_came_before_it_opened() 
     let mut live = LivePanel::open(&host, &query, buffer_options(1000, None, false))
         .await
         .expect("the panel opens");
-    live.wait_until(WAIT, |p| p.len() >= 5)
+    // The probes' rows are in the frame too, with no `n rec/a`.
+    let n = |p: &ringstream_harness::panel::Panel| -> Vec<f64> {
+        p.column("n rec/a").map_or_else(Vec::new, |values| {
+            values
+                .iter()
+                .filter_map(|v| match v {
+                    ringstream_harness::live::LiveValue::Number(x) => Some(*x),
+                    _ => None,
+                })
+                .collect()
+        })
+    };
+    live.wait_until(WAIT, |p| n(p).len() >= 5)
         .await
         .expect("the messages from before the panel opened");
-    assert_eq!(
-        live.panel().numbers("n rec/a"),
-        Some(vec![0.0, 1.0, 2.0, 3.0, 4.0])
-    );
+    assert_eq!(n(live.panel()), [0.0, 1.0, 2.0, 3.0, 4.0]);
     let notices = format!("{:?}", live.panel().frame().meta());
     assert!(notices.contains("History since"), "{notices}");
 }

@@ -136,7 +136,7 @@ async fn fields_are_those_the_open_stream_has() {
     assert!(broker.publish("plant/a", r#"{"temp":20,"state":"on"}"#, true));
     let host = host_for(&broker).await;
     let query = json!({"source": "mqtt", "topic": "plant/a", "tickMs": 50});
-    let url = format!("fields?query={}", encode(&query.to_string()));
+    let url = format!("fields?query={}", crate::percent_encode(&query.to_string()));
     let (_, body) = host.call_resource("GET", &url, b"").await.unwrap();
     assert_eq!(
         body["fields"],
@@ -172,17 +172,4 @@ async fn fields_are_those_the_open_stream_has() {
         (400, json!("tickMs")),
         "{body}"
     );
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
