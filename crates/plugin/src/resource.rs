@@ -139,7 +139,7 @@ async fn topics(hub: &StreamHub, settings: Option<&Settings>, query: &str) -> An
             Some("filter"),
             format!(
                 "{filter:?} is not within what this data source allows (setting `{}`)",
-                source.info().allow.map_or("", |a| a.setting)
+                source.allow().map_or("", |a| a.setting)
             ),
         );
     }

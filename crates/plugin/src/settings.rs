@@ -279,12 +279,21 @@ pub struct TlsSettings {
     pub client: Option<(Secret, Secret)>,
 }
 
-/// A source's section of the settings, parsed by the source
-/// ([`SourceKind::parse_settings`](crate::source::SourceKind::parse_settings)) into its own
-/// type, which it reads back with [`Settings::section`].
+/// A source's section of the settings, parsed by the source into its own type (declared
+/// in its [`SectionInfo`](crate::source::SectionInfo)), which it reads back with
+/// [`Settings::section`].
 pub trait Section: Any + fmt::Debug + Send + Sync {
     /// Every secret value the section holds, for [`Settings::redact`].
     fn secrets(&self) -> Vec<&str>;
+
+    /// The section from a data source's settings; `None` when they do not configure the
+    /// source (its required setting is absent).
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming the bad setting, never quoting a secret.
+    fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError>
+    where
+        Self: Sized;
 }
 
 /// A data source instance's settings, validated: the common ones and each configured
@@ -387,7 +396,7 @@ impl Settings {
             data.integer("retentionSeconds", 0, limits::MAX_RETENTION_SECONDS)?;
         let mut allowed = Vec::new();
         for source in crate::source::SOURCES {
-            if let Some(allow) = source.info().allow {
+            if let Some(allow) = source.allow() {
                 let patterns = data.list(allow.setting, crate::allow::MAX_PATTERNS, |p| {
                     allow.syntax.check(p)
                 })?;
@@ -418,7 +427,7 @@ impl Settings {
     /// [`PluginError::NotAllowed`](crate::PluginError::NotAllowed) naming the parameter, its
     /// value and the setting.
     pub fn allows(&self, spec: &crate::query::StreamSpec) -> Result<(), crate::PluginError> {
-        let Some(allow) = spec.source.info().allow else {
+        let Some(allow) = spec.source.allow() else {
             return Ok(());
         };
         let Some((_, patterns)) = self.allowed.iter().find(|(n, _)| *n == spec.source.name())
@@ -442,7 +451,7 @@ impl Settings {
     /// Whether the allow list of `source` covers `name` (a discovered topic, or a filter
     /// to browse); true when the source has no list.
     pub fn allows_name(&self, source: &dyn crate::source::SourceKind, name: &str) -> bool {
-        let Some(allow) = source.info().allow else {
+        let Some(allow) = source.allow() else {
             return true;
         };
         self.allowed

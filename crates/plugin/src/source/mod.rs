@@ -22,8 +22,9 @@
 //!    NAME: a [`SourceKind`] with one parameter, the [`Source`] it opens, and its test) and
 //!    adds `pub mod NAME;` and its line in [`SOURCES`].
 //! 2. Grow it: its parameters ([`Param`]), its channel-path [`Layout`], its settings section
-//!    (a type of its own: `settings` declares the keys, `parse_settings` parses them, and
-//!    [`SharedContext::section`] reads them back, naming the missing setting when the data
+//!    ([`SectionInfo`]: its keys, the one that names its server, its allow list, and a type
+//!    of its own that [`Section::parse`] fills and
+//!    [`SharedContext::section`] reads back, naming the missing setting when the data
 //!    source has none), `open` (a shared connection through [`SharedContext::connection`]),
 //!    `check`, `topics`. Inside the crate, `use super::prelude::*;` imports the source API
 //!    and the message-feed toolkit at once.
@@ -44,7 +45,7 @@
 //! use ringstream_plugin::param::{Kind, Param};
 //! use ringstream_plugin::query::StreamSpec;
 //! use ringstream_plugin::source::{
-//!     DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variant,
+//!     DynSource, Layout, OpenContext, RowSink, Source, SourceInfo, SourceKind, Variants,
 //! };
 //! use ringstream_plugin::PluginError;
 //!
@@ -64,29 +65,18 @@
 //!     doc: "the number every row holds",
 //! };
 //!
-//! static VARIANTS: [Variant; 1] = [Variant {
-//!     name: "heartbeat",
-//!     doc: "one row per tick",
-//!     params: &[],
-//!     rules: &[],
-//! }];
-//!
 //! static INFO: SourceInfo = SourceInfo {
 //!     name: "heartbeat",
 //!     display_name: "Heartbeat",
 //!     doc: "one row per tick holding one number",
 //!     params: &[VALUE],
-//!     variants: &VARIANTS,
-//!     variant_param: None,
+//!     variants: Variants::None,
 //!     layout: Layout {
 //!         segment: Some("heartbeat"),
 //!         order: &["tickMs", "capacity", "backfill", "value"],
 //!         tail: None,
 //!     },
-//!     settings: &[],
-//!     parse_settings: None,
-//!     connection: None,
-//!     allow: None,
+//!     section: None,
 //! };
 //!
 //! impl SourceKind for Heartbeat {
@@ -264,12 +254,16 @@ impl Layout {
 }
 
 impl Variant {
-    /// The one variant of a source without variants.
-    pub const fn only(name: &'static str, doc: &'static str) -> Self {
+    /// The one variant of a source without variants ([`Variants::None`]): no name, no
+    /// parameters, no rules.
+    pub const NONE: Self = Self::new("", "", &[]);
+
+    /// A variant with parameters `params` and no rules between them.
+    pub const fn new(name: &'static str, doc: &'static str, params: &'static [Param]) -> Self {
         Self {
             name,
             doc,
-            params: &[],
+            params,
             rules: &[],
         }
     }
@@ -371,6 +365,29 @@ pub struct RangeRequest<'a> {
 /// A future a source returns from an object-safe method.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// [`SourceKind::check`]'s answer: `None` when the source has nothing to check, else the
+/// check, which ends in a health message: `Ok` healthy, `Err` what is wrong.
+pub type HealthCheck<'a> = Option<BoxFuture<'a, Result<String, String>>>;
+
+/// [`SourceKind::topics`]'s answer: `None` when the source has nothing to discover.
+pub type Discovery<'a> = Option<BoxFuture<'a, Result<Topics, PluginError>>>;
+
+/// [`SourceKind::range`]'s answer: `None` when no engine keeps the stream's history.
+pub type RangeRead<'a> = Option<BoxFuture<'a, Result<RingFrame, PluginError>>>;
+
+/// Runs `f` on the settings section of type `T`, when the data source has one: what
+/// [`SourceKind::check`] and [`SourceKind::topics`] of a source with a section do.
+pub fn with_section<'a, T: Section, F>(
+    settings: &'a Settings,
+    f: impl FnOnce(&'a T) -> F,
+) -> Option<BoxFuture<'a, F::Output>>
+where
+    F: Future + Send + 'a,
+{
+    let section = settings.section::<T>()?;
+    Some(Box::pin(f(section)))
+}
+
 /// What a source is, declared once: the registry, the query layer, channel paths, the
 /// schema and the docs read it.
 #[derive(Debug)]
@@ -383,26 +400,38 @@ pub struct SourceInfo {
     pub doc: &'static str,
     /// Its parameters (beyond the common ones and its variants' own).
     pub params: &'static [Param],
-    /// Its variants; one, named like the source, when it has none.
-    pub variants: &'static [Variant],
-    /// The parameter that picks the variant (`signal`), when there are several.
-    pub variant_param: Option<&'static Param>,
+    /// Its variants, if it has any.
+    pub variants: Variants,
     /// How its channel paths read.
     pub layout: Layout,
-    /// Its section of the data source settings (the settings schema and the config editor
-    /// come from it).
-    pub settings: &'static [crate::settings::Setting],
-    /// Parses that section (`None`: it has none), typically
-    /// `Some(|data| section(MySettings::parse(data)))`; read back with
-    /// [`Settings::section`].
-    pub parse_settings: Option<SettingsParser>,
-    /// The data source setting without which its streams cannot connect (`mqttUrl`), named
-    /// in the error a query gets when it is missing; `None`: its streams read no
-    /// connection of the data source (they are shared by every data source).
-    pub connection: Option<&'static str>,
-    /// What the data source's admin may restrict its queries to ([`crate::allow`]); `None`:
-    /// its queries read nothing of the data source's (signals).
-    pub allow: Option<crate::allow::Allow>,
+    /// Its section of the data source settings, when its streams read a connection of the
+    /// data source; `None`: they read nothing of the data source's, and every data source
+    /// shares them (signals).
+    pub section: Option<SectionInfo>,
+}
+
+/// A source's variants: the kinds of the signal source, each with parameters of its own.
+#[derive(Debug, Clone, Copy)]
+pub enum Variants {
+    /// None: every parameter is the source's.
+    None,
+    /// Several, picked by a parameter (`signal`); the first is the default.
+    PickedBy(&'static Param, &'static [Variant]),
+}
+
+/// A source's section of the data source settings: what the data source configures of it.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionInfo {
+    /// The setting without which its streams cannot connect (`mqttUrl`), named in the error
+    /// a query gets when it is missing.
+    pub required: &'static str,
+    /// Its keys (the settings schema and the config editor come from them).
+    pub keys: &'static [crate::settings::Setting],
+    /// Parses them: `parser::<MySettings>`; the source reads the result back with
+    /// [`SharedContext::section`] or [`Settings::section`].
+    pub parse: SettingsParser,
+    /// What the data source's admin may restrict its queries to ([`crate::allow`]).
+    pub allow: crate::allow::Allow,
 }
 
 /// One kind of source: everything the plugin knows about it, in one module: what it is
@@ -437,14 +466,21 @@ pub trait SourceKind: Send + Sync + 'static {
         self.info().params
     }
 
-    /// [`SourceInfo::variants`].
+    /// Its variants ([`SourceInfo::variants`]), the default first; a source without
+    /// variants has one, [`Variant::NONE`].
     fn variants(&self) -> &'static [Variant] {
-        self.info().variants
+        match &self.info().variants {
+            Variants::None => std::slice::from_ref(&Variant::NONE),
+            Variants::PickedBy(_, variants) => variants,
+        }
     }
 
-    /// [`SourceInfo::variant_param`].
+    /// The parameter that picks the variant (`signal`), when there are several.
     fn variant_param(&self) -> Option<&'static Param> {
-        self.info().variant_param
+        match self.info().variants {
+            Variants::None => None,
+            Variants::PickedBy(param, _) => Some(param),
+        }
     }
 
     /// [`SourceInfo::layout`].
@@ -452,20 +488,25 @@ pub trait SourceKind: Send + Sync + 'static {
         self.info().layout
     }
 
-    /// [`SourceInfo::settings`].
+    /// Its keys of the data source settings ([`SectionInfo::keys`]).
     fn settings(&self) -> &'static [crate::settings::Setting] {
-        self.info().settings
+        self.info().section.map_or(&[], |s| s.keys)
+    }
+
+    /// What the data source's admin may restrict its queries to ([`SectionInfo::allow`]).
+    fn allow(&self) -> Option<&'static crate::allow::Allow> {
+        self.info().section.as_ref().map(|s| &s.allow)
     }
 
     /// Whether its streams read a connection of the data source: they then belong to one
     /// data source instance, and need its settings.
     fn needs_connection(&self) -> bool {
-        self.info().connection.is_some()
+        self.info().section.is_some()
     }
 
-    /// [`SourceInfo::connection`], or `""`.
+    /// [`SectionInfo::required`], or `""`.
     fn required_setting(&self) -> &'static str {
-        self.info().connection.unwrap_or("")
+        self.info().section.map_or("", |s| s.required)
     }
 
     /// Rules between parameters beyond the variants' [`Rule`]s, after each parameter was
@@ -478,7 +519,7 @@ pub trait SourceKind: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Parses its section of a data source's settings by [`SourceInfo::parse_settings`]:
+    /// Parses its section of a data source's settings by [`SectionInfo::parse`]:
     /// `None` when the data source does not configure this source (its streams then get
     /// [`PluginError::NotConfigured`]).
     ///
@@ -489,9 +530,7 @@ pub trait SourceKind: Send + Sync + 'static {
         &self,
         data: &crate::settings::SettingsData<'_>,
     ) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError> {
-        self.info()
-            .parse_settings
-            .map_or(Ok(None), |parse| parse(data))
+        self.info().section.map_or(Ok(None), |s| (s.parse)(data))
     }
 
     /// Signal rows per second a stream of `spec` produces (charged to the budget: CPU);
@@ -515,10 +554,7 @@ pub trait SourceKind: Send + Sync + 'static {
     /// Discovery for the query editor: the topics (subjects, keys, …) of the data source
     /// that `req.filter` matches, within `req.limit` and `req.timeout`. `None`: this source
     /// has nothing to discover.
-    fn topics<'a>(
-        &'a self,
-        req: TopicsRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
+    fn topics<'a>(&'a self, req: TopicsRequest<'a>) -> Discovery<'a> {
         let _ = req;
         None
     }
@@ -548,10 +584,7 @@ pub trait SourceKind: Send + Sync + 'static {
     /// # Errors
     /// When the engine cannot be read (the stream does not exist, the connection is down),
     /// or the rows would take more than `req.max_bytes`.
-    fn range<'a>(
-        &'a self,
-        req: RangeRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<RingFrame, PluginError>>> {
+    fn range<'a>(&'a self, req: RangeRequest<'a>) -> RangeRead<'a> {
         let _ = req;
         None
     }
@@ -559,11 +592,7 @@ pub trait SourceKind: Send + Sync + 'static {
     /// CheckHealth: `None` when the data source configures no connection of this source,
     /// else what a real connection with its settings does (the caller takes every secret of
     /// the settings out of the outcome).
-    fn check<'a>(
-        &'a self,
-        settings: &'a Settings,
-        timeout: Duration,
-    ) -> Option<BoxFuture<'a, Result<String, String>>> {
+    fn check<'a>(&'a self, settings: &'a Settings, timeout: Duration) -> HealthCheck<'a> {
         let _ = (settings, timeout);
         None
     }
@@ -677,16 +706,19 @@ impl SharedContext<'_> {
     }
 }
 
-/// What parses a source's section of the data source settings ([`SourceInfo::parse_settings`]).
+/// What parses a source's section of the data source settings ([`SectionInfo::parse`]).
 pub type SettingsParser = fn(
     &crate::settings::SettingsData<'_>,
 ) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError>;
 
-/// A source's parsed settings section as [`SourceKind::parse_settings`] gives it.
-pub fn section<T: Section>(
-    parsed: Result<Option<T>, crate::settings::SettingsError>,
+/// The [`SettingsParser`] of section type `T`: [`Section::parse`], type-erased.
+///
+/// # Errors
+/// `T::parse`'s.
+pub fn parser<T: Section>(
+    data: &crate::settings::SettingsData<'_>,
 ) -> Result<Option<Arc<dyn Section>>, crate::settings::SettingsError> {
-    parsed.map(|s| s.map(|s| Arc::new(s) as Arc<dyn Section>))
+    T::parse(data).map(|s| s.map(|s| Arc::new(s) as Arc<dyn Section>))
 }
 
 /// The error of a stream whose source the data source does not configure.

@@ -69,21 +69,20 @@ pub const TOPIC: Param = Param {
           Unicode non-characters, no shared subscriptions ($share/, $queue/)",
 };
 
-static VARIANTS: [Variant; 1] = [Variant::only("mqtt", "the messages of a topic filter")];
-
 /// What the MQTT source is.
 static INFO: SourceInfo = SourceInfo {
     name: "mqtt",
     display_name: "MQTT",
     doc: "the messages of an MQTT topic filter on the data source's broker",
     params: &[TOPIC, TIME_PATH, FIELDS],
-    variants: &VARIANTS,
-    variant_param: None,
+    variants: Variants::None,
     layout: Layout::feed("mqtt", "topic", None),
-    settings: SETTINGS,
-    parse_settings: Some(|data| super::section(MqttSettings::parse(data))),
-    connection: Some("mqttUrl"),
-    allow: Some(ALLOW),
+    section: Some(SectionInfo {
+        required: "mqttUrl",
+        keys: SETTINGS,
+        parse: parser::<MqttSettings>,
+        allow: ALLOW,
+    }),
 };
 
 /// The data source's allow list of topic filters.
@@ -112,21 +111,12 @@ impl SourceKind for Mqtt {
             .map_or_else(Vec::new, |s| FeedSpec::recorded(&MQTT, &TOPIC, &s.record))
     }
 
-    fn check<'a>(
-        &'a self,
-        settings: &'a Settings,
-        timeout: Duration,
-    ) -> Option<BoxFuture<'a, Result<String, String>>> {
-        settings.section::<MqttSettings>()?;
-        Some(Box::pin(check(settings, timeout)))
+    fn check<'a>(&'a self, settings: &'a Settings, timeout: Duration) -> HealthCheck<'a> {
+        with_section(settings, |mqtt| check(settings, mqtt, timeout))
     }
 
-    fn topics<'a>(
-        &'a self,
-        req: TopicsRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
-        req.settings.section::<MqttSettings>()?;
-        Some(Box::pin(discover(req)))
+    fn topics<'a>(&'a self, req: TopicsRequest<'a>) -> Discovery<'a> {
+        with_section(req.settings, |mqtt| discover(req, mqtt))
     }
 }
 
@@ -134,12 +124,9 @@ impl SourceKind for Mqtt {
 /// the shared connection has seen, then what a short-lived connection of its own receives
 /// for the filter within the time (retained messages come at once). One browse per data
 /// source at a time.
-async fn discover(req: TopicsRequest<'_>) -> Result<Topics, PluginError> {
+async fn discover(req: TopicsRequest<'_>, mqtt: &MqttSettings) -> Result<Topics, PluginError> {
     let filter = req.filter_for(&ALLOW)?;
     let settings = req.settings;
-    let Some(mqtt) = settings.section::<MqttSettings>() else {
-        return Ok(Topics::default());
-    };
     let mut seen = std::collections::BTreeSet::new();
     let registry = req
         .connections
@@ -231,7 +218,11 @@ pub struct MqttSettings {
     pub record: Vec<String>,
 }
 
-impl MqttSettings {
+impl Section for MqttSettings {
+    fn secrets(&self) -> Vec<&str> {
+        self.password.iter().map(Secret::expose).collect()
+    }
+
     /// The section from the data source's settings; `None` when they configure no
     /// MQTT broker.
     fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
@@ -277,12 +268,6 @@ impl MqttSettings {
             client_id: client_id.map(str::to_owned),
             record,
         }))
-    }
-}
-
-impl Section for MqttSettings {
-    fn secrets(&self) -> Vec<&str> {
-        self.password.iter().map(Secret::expose).collect()
     }
 }
 
@@ -417,9 +402,7 @@ pub(crate) const MAX_REFUSED: usize = 1024;
 pub struct MqttSource {
     conn: Arc<MqttConnection>,
     topic: String,
-    rows: RowBuilder,
-    label: FeedLabel,
-    queue_bytes: usize,
+    intake: Intake,
 }
 
 impl MqttSource {
@@ -430,7 +413,6 @@ impl MqttSource {
     /// [`PluginError::Source`] when the broker refused this filter recently.
     pub(crate) fn new(cx: &SharedContext<'_>, spec: &StreamSpec) -> Result<Self, PluginError> {
         let topic = topic(spec).ok_or_else(|| PluginError::BadPath("not an MQTT stream".into()))?;
-        let feed = FeedSpec::of(spec);
         let mqtt = cx.section::<MqttSettings>()?;
         let conn = cx.connection(|| {
             MqttConnection::start(
@@ -445,30 +427,27 @@ impl MqttSource {
             return Err(PluginError::Refused(reason));
         }
         let per_topic = topic.split('/').any(|level| level == "+" || level == "#");
+        let label = FeedLabel {
+            take_retained: spec.backfill,
+            ..FeedLabel::new(cx.metrics, "MQTT", mqtt.endpoint.to_string())
+        };
         Ok(Self {
             conn,
             topic: topic.to_owned(),
-            rows: RowBuilder::new(feed.time_path, feed.fields, per_topic),
-            label: FeedLabel {
-                metrics: Arc::clone(cx.metrics),
-                kind: "MQTT",
-                endpoint: mqtt.endpoint.to_string(),
-                take_retained: spec.backfill,
-            },
-            queue_bytes: cx.limits.channel_queue_bytes(),
+            intake: Intake::new(spec, per_topic, label, cx.limits),
         })
     }
 }
 
 impl Source for MqttSource {
     fn held_bytes(&self) -> u64 {
-        self.queue_bytes as u64
+        self.intake.held_bytes()
     }
 
     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
-        let (tx, rx) = feed::queue(self.queue_bytes);
+        let (tx, consume) = self.intake.open(sink);
         let _subscription = self.conn.subscribe(&self.topic, tx);
-        feed::consume(rx, sink, self.rows, self.label).await
+        consume.await
     }
 }
 
@@ -969,10 +948,11 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
 
 /// CheckHealth: connects with the data source's settings (credentials included) and
 /// disconnects. `Ok` with what was done, or `Err` with what failed; neither holds secrets.
-pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    let Some(mqtt) = settings.section::<MqttSettings>() else {
-        return Err("no MQTT URL is set".into());
-    };
+async fn check(
+    settings: &Settings,
+    mqtt: &MqttSettings,
+    timeout: Duration,
+) -> Result<String, String> {
     let endpoint = &mqtt.endpoint;
     let client_id = mqtt.client_id.clone().unwrap_or_else(generated_client_id);
     let (client, mut eventloop) = AsyncClient::new(options(mqtt, client_id), 10);

@@ -90,11 +90,6 @@ pub const SUBSCRIPTION_CAPACITY: usize = 1024;
 /// Messages one JetStream pull asks for.
 pub const PULL_BATCH: i64 = 128;
 
-static VARIANTS: [Variant; 1] = [Variant::only(
-    "nats",
-    "the messages of a NATS subject, or of a JetStream stream",
-)];
-
 /// What the NATS source is.
 static INFO: SourceInfo = SourceInfo {
     name: "nats",
@@ -102,8 +97,7 @@ static INFO: SourceInfo = SourceInfo {
     doc: "the messages of a subject on the data source's NATS servers: live, or with the \
           history of a JetStream stream",
     params: &[SUBJECT, STREAM, TIME_PATH, FIELDS],
-    variants: &VARIANTS,
-    variant_param: None,
+    variants: Variants::None,
     layout: Layout {
         segment: Some("nats"),
         order: &[
@@ -115,10 +109,12 @@ static INFO: SourceInfo = SourceInfo {
             strip_prefix: None,
         }),
     },
-    settings: SETTINGS,
-    parse_settings: Some(|data| super::section(NatsSettings::parse(data))),
-    connection: Some("natsUrl"),
-    allow: Some(ALLOW),
+    section: Some(SectionInfo {
+        required: "natsUrl",
+        keys: SETTINGS,
+        parse: parser::<NatsSettings>,
+        allow: ALLOW,
+    }),
 };
 
 /// The data source's allow list of subjects.
@@ -140,20 +136,13 @@ impl SourceKind for Nats {
     ) -> Result<Box<dyn DynSource>, PluginError> {
         let conn = connection(&ctx.shared(self)?)?;
         let target = Target::of(spec)?;
-        let feed = FeedSpec::of(spec);
+        let label = FeedLabel::new(ctx.metrics, "NATS", conn.endpoint.clone());
         Ok(Box::new(NatsSource {
-            rows: RowBuilder::new(feed.time_path, feed.fields, target.wildcard()),
-            label: FeedLabel {
-                metrics: Arc::clone(ctx.metrics),
-                kind: "NATS",
-                endpoint: conn.endpoint.clone(),
-                take_retained: true,
-            },
+            intake: Intake::new(spec, target.wildcard(), label, ctx.limits),
             conn,
             target,
             capacity: spec.capacity,
             backfill: spec.backfill,
-            queue_bytes: ctx.limits.channel_queue_bytes(),
             clock: Arc::clone(&ctx.clock),
         }))
     }
@@ -162,10 +151,7 @@ impl SourceKind for Nats {
         Target::of(spec).is_ok_and(|t| t.stream.is_some())
     }
 
-    fn range<'a>(
-        &'a self,
-        req: RangeRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<RingFrame, PluginError>>> {
+    fn range<'a>(&'a self, req: RangeRequest<'a>) -> RangeRead<'a> {
         let target = Target::of(req.spec).ok()?;
         let stream = target.stream.clone()?;
         Some(Box::pin(
@@ -173,21 +159,12 @@ impl SourceKind for Nats {
         ))
     }
 
-    fn check<'a>(
-        &'a self,
-        settings: &'a Settings,
-        timeout: Duration,
-    ) -> Option<BoxFuture<'a, Result<String, String>>> {
-        let nats = settings.section::<NatsSettings>()?;
-        Some(Box::pin(check(settings, nats, timeout)))
+    fn check<'a>(&'a self, settings: &'a Settings, timeout: Duration) -> HealthCheck<'a> {
+        with_section(settings, |nats| check(settings, nats, timeout))
     }
 
-    fn topics<'a>(
-        &'a self,
-        req: TopicsRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
-        let nats = req.settings.section::<NatsSettings>()?;
-        Some(Box::pin(async move { discover(&req, nats).await }))
+    fn topics<'a>(&'a self, req: TopicsRequest<'a>) -> Discovery<'a> {
+        with_section(req.settings, |nats| discover(req, nats))
     }
 }
 
@@ -332,9 +309,7 @@ impl Section for NatsSettings {
             NatsAuth::Token(s) | NatsAuth::Nkey(s) | NatsAuth::Creds(s) => vec![s.expose()],
         }
     }
-}
 
-impl NatsSettings {
     fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
         let Some(urls) = data.string("natsUrl", settings_limits::MAX_URL_LEN)? else {
             return Ok(None);
@@ -420,7 +395,9 @@ impl NatsSettings {
         };
         Ok(Some(Self { servers, auth }))
     }
+}
 
+impl NatsSettings {
     /// `nats://a:4222, nats://b:4222` as messages show it.
     fn endpoints(&self) -> String {
         self.servers
@@ -723,21 +700,19 @@ impl NatsConnection {
 struct NatsSource {
     conn: Arc<NatsConnection>,
     target: Target,
-    rows: RowBuilder,
-    label: FeedLabel,
+    intake: Intake,
     capacity: usize,
     backfill: bool,
-    queue_bytes: usize,
     clock: Arc<dyn Clock>,
 }
 
 impl Source for NatsSource {
     fn held_bytes(&self) -> u64 {
-        self.queue_bytes as u64
+        self.intake.held_bytes()
     }
 
     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
-        let (tx, rx) = feed::queue(self.queue_bytes);
+        let (tx, consume) = self.intake.open(sink);
         let _listening = self.conn.listen(&self.target.subject, tx.clone());
         let pump = pump(
             &self.conn,
@@ -748,7 +723,7 @@ impl Source for NatsSource {
             tx,
         );
         tokio::select! {
-            consumed = feed::consume(rx, sink, self.rows, self.label) => consumed,
+            consumed = consume => consumed,
             pumped = pump => pumped,
         }
     }
@@ -1082,7 +1057,7 @@ fn server_endpoint(nats: &NatsSettings, server: &async_nats::ServerInfo) -> Stri
 
 /// The editor's discovery: the subjects of the account's JetStream streams that the
 /// filter matches (as the streams declare them).
-async fn discover(req: &TopicsRequest<'_>, nats: &NatsSettings) -> Result<Topics, PluginError> {
+async fn discover(req: TopicsRequest<'_>, nats: &NatsSettings) -> Result<Topics, PluginError> {
     let filter = req.filter_for(&ALLOW)?;
     let options = options(req.settings, nats).map_err(PluginError::Source)?;
     let look = async {

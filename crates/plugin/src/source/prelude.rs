@@ -7,13 +7,14 @@
 //! source API and its own settings section").
 
 pub(crate) use super::feed::{
-    self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, LinkState, Message,
+    self, Backoff, Delivery, Fanout, FeedError, FeedLabel, FeedMetrics, Intake, LinkState, Message,
     QueueTx, RateLimit, Readers, Reading, Registry,
 };
 pub(crate) use super::payload::{FeedSpec, RowBuilder, FIELDS, TIME_PATH};
 pub(crate) use super::{
-    BoxFuture, DynSource, Layout, OpenContext, Position, RangeRequest, RowSink, SharedContext,
-    Source, SourceInfo, SourceKind, Tail, Topics, TopicsRequest, Variant,
+    parser, with_section, Discovery, DynSource, HealthCheck, Layout, OpenContext, Position,
+    RangeRead, RangeRequest, RowSink, SectionInfo, SharedContext, Source, SourceInfo, SourceKind,
+    Tail, Topics, TopicsRequest, Variants,
 };
 pub(crate) use crate::allow::{Allow, Syntax};
 pub(crate) use crate::clock::Clock;

@@ -103,11 +103,6 @@ const SCAN_COUNT: usize = 1000;
 /// `SCAN` calls a health check makes at most to list streams.
 const HEALTH_SCANS: usize = 10;
 
-static VARIANTS: [Variant; 1] = [Variant::only(
-    "redis",
-    "a Redis Stream's entries, or the messages of Pub/Sub channels",
-)];
-
 /// What the Redis source is.
 static INFO: SourceInfo = SourceInfo {
     name: "redis",
@@ -115,8 +110,7 @@ static INFO: SourceInfo = SourceInfo {
     doc: "a Redis Stream on the data source's server with its history, or Pub/Sub channels \
           live",
     params: &[KEY, CHANNEL, TIME_PATH, FIELDS],
-    variants: &VARIANTS,
-    variant_param: None,
+    variants: Variants::None,
     layout: Layout {
         segment: Some("redis"),
         order: &[
@@ -124,10 +118,12 @@ static INFO: SourceInfo = SourceInfo {
         ],
         tail: None,
     },
-    settings: SETTINGS,
-    parse_settings: Some(|data| super::section(RedisSettings::parse(data))),
-    connection: Some("redisUrl"),
-    allow: Some(ALLOW),
+    section: Some(SectionInfo {
+        required: "redisUrl",
+        keys: SETTINGS,
+        parse: parser::<RedisSettings>,
+        allow: ALLOW,
+    }),
 };
 
 /// The data source's allow list of stream keys and Pub/Sub channels.
@@ -164,20 +160,13 @@ impl SourceKind for Redis {
     ) -> Result<Box<dyn DynSource>, PluginError> {
         let target = Target::of(spec)?;
         let conn = connection(&ctx.shared(self)?)?;
-        let feed = FeedSpec::of(spec);
+        let label = FeedLabel::new(ctx.metrics, "Redis", conn.endpoint.clone());
         Ok(Box::new(RedisSource {
-            rows: RowBuilder::new(feed.time_path, feed.fields, target.per_topic()),
-            label: FeedLabel {
-                metrics: Arc::clone(ctx.metrics),
-                kind: "Redis",
-                endpoint: conn.endpoint.clone(),
-                take_retained: true,
-            },
+            intake: Intake::new(spec, target.per_topic(), label, ctx.limits),
             conn,
             target,
             capacity: spec.capacity,
             backfill: spec.backfill,
-            queue_bytes: ctx.limits.channel_queue_bytes(),
         }))
     }
 
@@ -185,31 +174,19 @@ impl SourceKind for Redis {
         matches!(Target::of(spec), Ok(Target::Stream(_)))
     }
 
-    fn range<'a>(
-        &'a self,
-        req: RangeRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<RingFrame, PluginError>>> {
+    fn range<'a>(&'a self, req: RangeRequest<'a>) -> RangeRead<'a> {
         let Ok(Target::Stream(key)) = Target::of(req.spec) else {
             return None;
         };
         Some(Box::pin(async move { read_range(&req, &key).await }))
     }
 
-    fn check<'a>(
-        &'a self,
-        settings: &'a Settings,
-        timeout: Duration,
-    ) -> Option<BoxFuture<'a, Result<String, String>>> {
-        let redis = settings.section::<RedisSettings>()?;
-        Some(Box::pin(check(settings, redis, timeout)))
+    fn check<'a>(&'a self, settings: &'a Settings, timeout: Duration) -> HealthCheck<'a> {
+        with_section(settings, |redis| check(settings, redis, timeout))
     }
 
-    fn topics<'a>(
-        &'a self,
-        req: TopicsRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<Topics, PluginError>>> {
-        let redis = req.settings.section::<RedisSettings>()?;
-        Some(Box::pin(async move { discover(&req, redis).await }))
+    fn topics<'a>(&'a self, req: TopicsRequest<'a>) -> Discovery<'a> {
+        with_section(req.settings, |redis| discover(req, redis))
     }
 }
 
@@ -315,9 +292,7 @@ impl Section for RedisSettings {
     fn secrets(&self) -> Vec<&str> {
         self.password.iter().map(Secret::expose).collect()
     }
-}
 
-impl RedisSettings {
     fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
         let Some(url) = data.string("redisUrl", settings_limits::MAX_URL_LEN)? else {
             return Ok(None);
@@ -350,7 +325,9 @@ impl RedisSettings {
             database: data.integer("redisDatabase", 0, MAX_DATABASE)?.unwrap_or(0),
         }))
     }
+}
 
+impl RedisSettings {
     /// How it authenticates, as a message says it.
     fn who(&self) -> String {
         match (&self.user, &self.password) {
@@ -948,21 +925,18 @@ fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
 struct RedisSource {
     conn: Arc<RedisConnection>,
     target: Target,
-    rows: RowBuilder,
-    label: FeedLabel,
+    intake: Intake,
     capacity: usize,
     backfill: bool,
-    queue_bytes: usize,
 }
 
 impl Source for RedisSource {
     fn held_bytes(&self) -> u64 {
-        self.queue_bytes as u64
+        self.intake.held_bytes()
     }
 
     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
-        let (tx, rx) = feed::queue(self.queue_bytes);
-        let consume = feed::consume(rx, sink, self.rows, self.label);
+        let (tx, consume) = self.intake.open(sink);
         match &self.target {
             Target::Stream(key) => {
                 let listening = self.conn.listen_stream(key, tx.clone());
@@ -1413,7 +1387,7 @@ async fn check(
 }
 
 /// The editor's discovery: the stream keys the filter (a `SCAN MATCH` pattern) matches.
-async fn discover(req: &TopicsRequest<'_>, redis: &RedisSettings) -> Result<Topics, PluginError> {
+async fn discover(req: TopicsRequest<'_>, redis: &RedisSettings) -> Result<Topics, PluginError> {
     let filter = req.filter_for(&ALLOW)?;
     let look = async {
         let mut conn = open_commands(req.settings, redis)

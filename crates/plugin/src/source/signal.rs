@@ -17,7 +17,7 @@ use ringstream_frame::{Field, FieldConfig, FieldType, Value};
 
 use super::{
     Batch, DynSource, Layout, OpenContext, RowSink, Rule, Source, SourceInfo, SourceKind, Variant,
-    VARIANT_PARAMS,
+    Variants, VARIANT_PARAMS,
 };
 use crate::param::{Kind, Param, Value as P, Values};
 use crate::query::{limits, StreamSpec};
@@ -66,12 +66,12 @@ const WAVE: &[Param] = &[
 
 /// The signals, in the order the docs list them.
 static VARIANTS: [Variant; 6] = [
-    Variant {
-        name: "random_walk",
-        doc: "a random walk: each value is the previous plus a uniform step in [-spread, spread]; \
-              with a seed, a function of the row's time (the same on every plugin process): \
-              steps of the same variance, back at start every 4096 rows",
-        params: &[
+    Variant::new(
+        "random_walk",
+        "a random walk: each value is the previous plus a uniform step in [-spread, spread]; \
+         with a seed, a function of the row's time (the same on every plugin process): steps \
+         of the same variance, back at start every 4096 rows",
+        &[
             number(
                 "start",
                 0.0,
@@ -80,8 +80,7 @@ static VARIANTS: [Variant; 6] = [
             ),
             number("spread", 1.0, 0.0, "the largest step (spread ≥ 0)"),
         ],
-        rules: &[],
-    },
+    ),
     Variant {
         name: "random",
         doc: "uniform random values in [min, max): the tutorial's Math.random() by default",
@@ -94,33 +93,25 @@ static VARIANTS: [Variant; 6] = [
             greater_than: "min",
         }],
     },
-    Variant {
-        name: "sine",
-        doc: "offset + amplitude · sin(2π t / period)",
-        params: WAVE,
-        rules: &[],
-    },
-    Variant {
-        name: "square",
-        doc: "offset ± amplitude, switching every half period",
-        params: WAVE,
-        rules: &[],
-    },
-    Variant {
-        name: "sawtooth",
-        doc: "rises linearly from offset - amplitude to offset + amplitude each period",
-        params: WAVE,
-        rules: &[],
-    },
-    Variant {
-        name: "counter",
-        doc: "offset, offset + step, offset + 2 step, …",
-        params: &[
+    Variant::new("sine", "offset + amplitude · sin(2π t / period)", WAVE),
+    Variant::new(
+        "square",
+        "offset ± amplitude, switching every half period",
+        WAVE,
+    ),
+    Variant::new(
+        "sawtooth",
+        "rises linearly from offset - amplitude to offset + amplitude each period",
+        WAVE,
+    ),
+    Variant::new(
+        "counter",
+        "offset, offset + step, offset + 2 step, …",
+        &[
             number("offset", 0.0, ANY, "the first value"),
             number("step", 1.0, ANY, "the increment per row"),
         ],
-        rules: &[],
-    },
+    ),
 ];
 
 /// `signal`: which one.
@@ -161,17 +152,13 @@ static INFO: SourceInfo = SourceInfo {
     display_name: "Signal",
     doc: "synthetic signals on a tickMs grid, with history",
     params: &[SEED],
-    variants: &VARIANTS,
-    variant_param: Some(&SIGNAL_PARAM),
+    variants: Variants::PickedBy(&SIGNAL_PARAM, &VARIANTS),
     layout: Layout {
         segment: None,
         order: &[VARIANT_PARAMS, "tickMs", "capacity", "seed", "backfill"],
         tail: None,
     },
-    settings: &[],
-    parse_settings: None,
-    connection: None,
-    allow: None,
+    section: None,
 };
 
 impl SourceKind for Signals {

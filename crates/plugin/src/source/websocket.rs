@@ -57,24 +57,20 @@ pub const PATH: Param = Param {
           ?query allowed (not one of the URL's parameters); no //, ://, .., \\, #, spaces",
 };
 
-static VARIANTS: [Variant; 1] = [Variant::only(
-    "websocket",
-    "the messages of a WebSocket feed",
-)];
-
 /// What the WebSocket source is.
 static INFO: SourceInfo = SourceInfo {
     name: "websocket",
     display_name: "WebSocket",
     doc: "the messages of a WebSocket feed: the data source's URL with the query's path",
     params: &[PATH, TIME_PATH, FIELDS],
-    variants: &VARIANTS,
-    variant_param: None,
+    variants: Variants::None,
     layout: Layout::feed("ws", "path", Some("/")),
-    settings: SETTINGS,
-    parse_settings: Some(|data| super::section(WebSocketSettings::parse(data))),
-    connection: Some("websocketUrl"),
-    allow: Some(ALLOW),
+    section: Some(SectionInfo {
+        required: "websocketUrl",
+        keys: SETTINGS,
+        parse: parser::<WebSocketSettings>,
+        allow: ALLOW,
+    }),
 };
 
 /// The data source's allow list of paths.
@@ -109,13 +105,8 @@ impl SourceKind for WebSocket {
             })
     }
 
-    fn check<'a>(
-        &'a self,
-        settings: &'a Settings,
-        timeout: Duration,
-    ) -> Option<BoxFuture<'a, Result<String, String>>> {
-        settings.section::<WebSocketSettings>()?;
-        Some(Box::pin(check(settings, timeout)))
+    fn check<'a>(&'a self, settings: &'a Settings, timeout: Duration) -> HealthCheck<'a> {
+        with_section(settings, |ws| check(settings, ws, timeout))
     }
 }
 
@@ -144,56 +135,6 @@ pub struct WebSocketSettings {
 }
 
 impl WebSocketSettings {
-    /// The section from the data source's settings; `None` when they configure no
-    /// WebSocket URL.
-    fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
-        let Some(url) = data.string("websocketUrl", settings_limits::MAX_URL_LEN)? else {
-            return Ok(None);
-        };
-
-        let (endpoint, path, query) = parse_url(
-            "websocketUrl",
-            url,
-            &[("ws", false, 80), ("wss", true, 443)],
-        )?;
-        let mut headers = Vec::new();
-        for i in 1..=settings_limits::MAX_HEADERS {
-            let name_key = format!("httpHeaderName{i}");
-            let value_key = format!("httpHeaderValue{i}");
-            let Some(name) = data.string(&name_key, settings_limits::MAX_NAME_LEN)? else {
-                continue;
-            };
-            check_header_name(&name_key, name)?;
-            let value = data
-                .secret(&value_key, settings_limits::MAX_SECRET_LEN)?
-                .unwrap_or_else(|| Secret::new(""));
-            if value
-                .expose()
-                .bytes()
-                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-            {
-                return Err(SettingsError::new(
-                    &value_key,
-                    "contains a line break or another control character",
-                ));
-            }
-            headers.push(Header {
-                name: name.to_owned(),
-                value,
-            });
-        }
-        let record = data.list("websocketRecord", settings_limits::MAX_RECORDED, |p| {
-            PATH.check_text(p)
-        })?;
-        Ok(Some(Self {
-            endpoint,
-            base_path: path.trim_end_matches('/').to_owned(),
-            base_query: query,
-            headers,
-            record,
-        }))
-    }
-
     /// The URL a query's `path` reads: the base URL's path, then `path`, then the base URL's
     /// query (and the path's own, joined with `&`). Only ever on the configured host.
     ///
@@ -260,6 +201,56 @@ impl WebSocketSettings {
 impl Section for WebSocketSettings {
     fn secrets(&self) -> Vec<&str> {
         self.headers.iter().map(|h| h.value.expose()).collect()
+    }
+
+    /// The section from the data source's settings; `None` when they configure no
+    /// WebSocket URL.
+    fn parse(data: &SettingsData<'_>) -> Result<Option<Self>, SettingsError> {
+        let Some(url) = data.string("websocketUrl", settings_limits::MAX_URL_LEN)? else {
+            return Ok(None);
+        };
+
+        let (endpoint, path, query) = parse_url(
+            "websocketUrl",
+            url,
+            &[("ws", false, 80), ("wss", true, 443)],
+        )?;
+        let mut headers = Vec::new();
+        for i in 1..=settings_limits::MAX_HEADERS {
+            let name_key = format!("httpHeaderName{i}");
+            let value_key = format!("httpHeaderValue{i}");
+            let Some(name) = data.string(&name_key, settings_limits::MAX_NAME_LEN)? else {
+                continue;
+            };
+            check_header_name(&name_key, name)?;
+            let value = data
+                .secret(&value_key, settings_limits::MAX_SECRET_LEN)?
+                .unwrap_or_else(|| Secret::new(""));
+            if value
+                .expose()
+                .bytes()
+                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                return Err(SettingsError::new(
+                    &value_key,
+                    "contains a line break or another control character",
+                ));
+            }
+            headers.push(Header {
+                name: name.to_owned(),
+                value,
+            });
+        }
+        let record = data.list("websocketRecord", settings_limits::MAX_RECORDED, |p| {
+            PATH.check_text(p)
+        })?;
+        Ok(Some(Self {
+            endpoint,
+            base_path: path.trim_end_matches('/').to_owned(),
+            base_query: query,
+            headers,
+            record,
+        }))
     }
 }
 
@@ -414,9 +405,7 @@ pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct WebSocketSource {
     feed: Arc<WsFeed>,
-    rows: RowBuilder,
-    label: FeedLabel,
-    queue_bytes: usize,
+    intake: Intake,
 }
 
 impl WebSocketSource {
@@ -436,7 +425,6 @@ impl WebSocketSource {
         let clock = Arc::clone(&ctx.clock);
         let path =
             path(spec).ok_or_else(|| PluginError::BadPath("not a WebSocket stream".into()))?;
-        let feed = FeedSpec::of(spec);
         let cx = ctx.shared(&WEBSOCKET)?;
         let (settings, ws) = (cx.settings, cx.section::<WebSocketSettings>()?);
         // A path that does not make a URL on the configured host is the query's fault.
@@ -461,29 +449,23 @@ impl WebSocketSource {
                     Arc::clone(metrics),
                 ))
             })?;
+        let label = FeedLabel::new(metrics, "WebSocket", ws.endpoint.to_string());
         Ok(Self {
             feed: feed_conn,
-            rows: RowBuilder::new(feed.time_path, feed.fields, false),
-            label: FeedLabel {
-                metrics: Arc::clone(metrics),
-                kind: "WebSocket",
-                endpoint: ws.endpoint.to_string(),
-                take_retained: true,
-            },
-            queue_bytes: limits.channel_queue_bytes(),
+            intake: Intake::new(spec, false, label, limits),
         })
     }
 }
 
 impl Source for WebSocketSource {
     fn held_bytes(&self) -> u64 {
-        self.queue_bytes as u64
+        self.intake.held_bytes()
     }
 
     async fn run(self, sink: RowSink) -> Result<(), PluginError> {
-        let (tx, rx) = feed::queue(self.queue_bytes);
+        let (tx, consume) = self.intake.open(sink);
         let _subscription = self.feed.subscribe(tx);
-        feed::consume(rx, sink, self.rows, self.label).await
+        consume.await
     }
 }
 
@@ -736,10 +718,11 @@ fn describe(e: &WsError) -> FeedError {
 /// connection, a TLS failure, a timeout or a 401/403 is a failure: the base URL itself need
 /// not be a feed (queries append their path), so another HTTP status still shows that the
 /// server is reachable.
-pub(crate) async fn check(settings: &Settings, timeout: Duration) -> Result<String, String> {
-    let Some(ws) = settings.section::<WebSocketSettings>() else {
-        return Err("no WebSocket URL is set".into());
-    };
+async fn check(
+    settings: &Settings,
+    ws: &WebSocketSettings,
+    timeout: Duration,
+) -> Result<String, String> {
     let endpoint = &ws.endpoint;
     let tls = if endpoint.tls {
         Some(feed::tls_config(&settings.tls).map_err(|e| settings.redact(&e))?)

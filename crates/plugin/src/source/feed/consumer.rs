@@ -1,6 +1,7 @@
 //! A channel's side of a feed: deliveries in, rows and notices out.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,8 +11,10 @@ use ringstream_frame::{Notice, Severity};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use super::{Delivery, FeedMetrics, QueueRx};
-use crate::source::payload::{FxBuild, ParsedRow, RowBuilder, Stats, MAX_PAYLOAD_BYTES};
+use super::{queue, Delivery, FeedMetrics, QueueRx, QueueTx};
+use crate::limits::Limits;
+use crate::query::StreamSpec;
+use crate::source::payload::{FeedSpec, FxBuild, ParsedRow, RowBuilder, Stats, MAX_PAYLOAD_BYTES};
 use crate::source::RowSink;
 use crate::PluginError;
 
@@ -37,6 +40,64 @@ pub(crate) struct FeedLabel {
     pub(crate) endpoint: String,
     /// Whether retained messages are taken (the query's `backfill`).
     pub(crate) take_retained: bool,
+}
+
+impl FeedLabel {
+    /// The label of a `kind` connection to `endpoint` that takes retained messages.
+    pub(crate) fn new(metrics: &Arc<FeedMetrics>, kind: &'static str, endpoint: String) -> Self {
+        Self {
+            metrics: Arc::clone(metrics),
+            kind,
+            endpoint,
+            take_retained: true,
+        }
+    }
+}
+
+/// What a message feed's producer holds for its channel until it runs: how messages become
+/// rows, how notices name the connection, and how many payload bytes the channel's queue
+/// holds. [`Intake::open`] turns it into that queue and the [`consume`] loop reading it.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    rows: RowBuilder,
+    label: FeedLabel,
+    queue_bytes: usize,
+}
+
+impl Intake {
+    /// The intake of a stream of `spec` (its time path and fields), with one series per
+    /// topic when `per_topic` (a wildcard filter).
+    pub(crate) fn new(
+        spec: &StreamSpec,
+        per_topic: bool,
+        label: FeedLabel,
+        limits: &Limits,
+    ) -> Self {
+        let feed = FeedSpec::of(spec);
+        Self {
+            rows: RowBuilder::new(feed.time_path, feed.fields, per_topic),
+            label,
+            queue_bytes: limits.channel_queue_bytes(),
+        }
+    }
+
+    /// What the channel's queue may hold ([`Source::held_bytes`](crate::source::Source::held_bytes)).
+    pub(crate) fn held_bytes(&self) -> u64 {
+        self.queue_bytes as u64
+    }
+
+    /// The queue the connection hands the channel's deliveries to, and the loop that turns
+    /// them into rows and notices in `sink` ([`consume`]).
+    pub(crate) fn open(
+        self,
+        sink: RowSink,
+    ) -> (
+        QueueTx,
+        impl Future<Output = Result<(), PluginError>> + Send,
+    ) {
+        let (tx, rx) = queue(self.queue_bytes);
+        (tx, consume(rx, sink, self.rows, self.label))
+    }
 }
 
 /// A channel's side of a feed: turns deliveries into rows and notices on its frame, until
@@ -320,33 +381,31 @@ impl Consumer {
 
 /// The notice for a stream's skipped messages and lossy values, if any.
 pub(crate) fn stats_notice(s: &Stats) -> Option<Notice> {
+    use crate::source::payload::{MAX_DEPTH, MAX_FIELDS, MAX_KEY_LEN, MAX_VALUES};
+    /// `count what`, for each count above 0.
+    fn counted(items: &[(u64, String)]) -> Vec<String> {
+        items
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect()
+    }
+    let why = counted(&[
+        (s.malformed, "malformed (not UTF-8, or broken JSON)".into()),
+        (
+            s.oversized,
+            format!("larger than {} KiB", MAX_PAYLOAD_BYTES / 1024),
+        ),
+        (
+            s.too_complex,
+            format!(
+                "too complex (nested deeper than {MAX_DEPTH} or more than {MAX_VALUES} values)"
+            ),
+        ),
+        (s.empty, "empty".into()),
+    ]);
     let mut parts = Vec::new();
     if s.skipped() > 0 {
-        let mut why = Vec::new();
-        if s.malformed > 0 {
-            why.push(format!(
-                "{} malformed (not UTF-8, or broken JSON)",
-                s.malformed
-            ));
-        }
-        if s.oversized > 0 {
-            why.push(format!(
-                "{} larger than {} KiB",
-                s.oversized,
-                MAX_PAYLOAD_BYTES / 1024
-            ));
-        }
-        if s.too_complex > 0 {
-            why.push(format!(
-                "{} too complex (nested deeper than {} or more than {} values)",
-                s.too_complex,
-                crate::source::payload::MAX_DEPTH,
-                crate::source::payload::MAX_VALUES
-            ));
-        }
-        if s.empty > 0 {
-            why.push(format!("{} empty", s.empty));
-        }
         parts.push(format!(
             "Skipped {} of {} messages: {}.",
             s.skipped(),
@@ -354,26 +413,24 @@ pub(crate) fn stats_notice(s: &Stats) -> Option<Notice> {
             why.join(", ")
         ));
     }
-    if s.bad_time > 0 {
-        parts.push(format!(
-            "{} messages had no readable timestamp at the time path; their arrival time is used.",
-            s.bad_time
-        ));
-    }
-    if s.mismatched > 0 {
-        parts.push(format!(
-            "{} values did not fit their field's type and are empty.",
-            s.mismatched
-        ));
-    }
-    if s.dropped > 0 {
-        parts.push(format!(
-            "{} values were dropped: their key is longer than {} bytes or past the limit of {} fields.",
+    parts.extend(counted(&[
+        (
+            s.bad_time,
+            "messages had no readable timestamp at the time path; their arrival time is used."
+                .into(),
+        ),
+        (
+            s.mismatched,
+            "values did not fit their field's type and are empty.".into(),
+        ),
+        (
             s.dropped,
-            crate::source::payload::MAX_KEY_LEN,
-            crate::source::payload::MAX_FIELDS
-        ));
-    }
+            format!(
+                "values were dropped: their key is longer than {MAX_KEY_LEN} bytes or past the \
+                 limit of {MAX_FIELDS} fields."
+            ),
+        ),
+    ]));
     (!parts.is_empty()).then(|| Notice {
         severity: Severity::Warning,
         text: parts.join(" "),

@@ -45,7 +45,7 @@ pub(crate) struct Readers<T> {
 /// One reading channel.
 #[derive(Debug)]
 pub(crate) struct Reader<T> {
-    /// Its place, for [`Readers::leave`].
+    /// Its place, by which its [`Reading`] leaves when dropped.
     pub(crate) id: u64,
     /// What it reads.
     pub(crate) reads: T,

@@ -7,8 +7,9 @@
 //! connection failed).
 //!
 //! A connection task (one per MQTT data source instance, one per WebSocket URL) reads the
-//! network and hands each channel's [`consume`] loop its [`Delivery`]s through a [`queue`]
-//! bounded both in entries ([`QUEUE`]) and in payload bytes (`channel_queue_kb`). The
+//! network and hands each channel's consumer loop ([`Intake::open`]) its [`Delivery`]s
+//! through a [`queue()`] bounded both in entries (`queue::QUEUE`) and in payload bytes
+//! (`channel_queue_kb`). The
 //! connection waits when a queue is full, so a slow channel slows its connection (and,
 //! through TCP, the server) instead of losing messages or growing a buffer; the ring, not
 //! the queue, is where rows wait for Grafana. A connection also reads at most
@@ -35,7 +36,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub(crate) use backoff::{Backoff, BACKOFF_RESET_AFTER};
-pub(crate) use consumer::{consume, stats_notice, FeedLabel};
+pub(crate) use consumer::{stats_notice, FeedLabel, Intake};
 pub(crate) use dial::{dial, Io};
 pub(crate) use error::FeedError;
 pub(crate) use fanout::Fanout;
