@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Writes src/schema.gen.ts from the backend's exported contract, crates/plugin/schema/
 // query.schema.json and settings.schema.json (written by `cargo xtask schema` from the
-// plugin's declarations): both schemas as typed constants, and the TypeScript types of a
-// query, of jsonData and of secureJsonData derived from them.
+// plugin's declarations): both schemas, imported as they are (the bundle embeds them; they
+// are not copied into code), and the TypeScript types of a query, of jsonData and of
+// secureJsonData derived from them.
 //
 //   node scripts/schema.mjs          rewrite src/schema.gen.ts when it differs
 //   node scripts/schema.mjs --check  fail when src/schema.gen.ts is stale (cargo xtask ci)
@@ -127,10 +128,10 @@ import type { DataSourceJsonData } from '@grafana/data';
 import type { DataQuery } from '@grafana/schema';
 
 /** ${query.title}: ${query.description} */
-export const querySchema = ${JSON.stringify(query)} as const;
+export { default as querySchema } from '../../schema/query.schema.json';
 
 /** ${settings.title}: ${settings.description} */
-export const settingsSchema = ${JSON.stringify(settings)} as const;
+export { default as settingsSchema } from '../../schema/settings.schema.json';
 
 /** ${query.properties.source.description} */
 export type Source = ${enumOf(query, 'source')};

@@ -34,8 +34,8 @@ export interface PropSchema {
 export interface ObjectSchema {
   title?: string;
   description?: string;
-  properties?: Readonly<Record<string, PropSchema>>;
-  patternProperties?: Readonly<Record<string, PropSchema>>;
+  properties?: Readonly<Record<string, PropSchema | undefined>>;
+  patternProperties?: Readonly<Record<string, PropSchema | undefined>>;
   required?: readonly string[];
   oneOf?: readonly ObjectSchema[];
   'x-order'?: readonly string[];
@@ -45,6 +45,11 @@ export interface ObjectSchema {
 
 export const QUERY_SCHEMA: ObjectSchema = querySchema;
 export const SETTINGS_SCHEMA: { properties: { jsonData: ObjectSchema; secureJsonData: ObjectSchema } } = settingsSchema;
+
+/** The properties a schema node declares (an absent key is no entry). */
+function entriesOf(props: ObjectSchema['properties']): Array<[string, PropSchema]> {
+  return Object.entries(props ?? {}).filter((e): e is [string, PropSchema] => e[1] !== undefined);
+}
 
 /** How a parameter is edited. */
 export type Control = 'number' | 'integer' | 'select' | 'switch' | 'text' | 'list';
@@ -388,7 +393,7 @@ export const SECTIONS: Section[] = (() => {
   const repeats = new Map<string, Repeat>();
   for (const store of ['jsonData', 'secureJsonData'] as const) {
     const node = SETTINGS_SCHEMA.properties[store];
-    for (const [key, schema] of Object.entries(node.properties ?? {})) {
+    for (const [key, schema] of entriesOf(node.properties)) {
       const name = schema['x-section'] ?? 'common';
       section(name).settings.push({
         store,
@@ -399,7 +404,7 @@ export const SECTIONS: Section[] = (() => {
         secure: schema['x-secure'] === true,
       });
     }
-    for (const [pattern, schema] of Object.entries(node.patternProperties ?? {})) {
+    for (const [pattern, schema] of entriesOf(node.patternProperties)) {
       const prefix = /^\^([A-Za-z]+)\(/.exec(pattern)?.[1];
       const count = schema['x-repeat'];
       if (!prefix || !count) {
