@@ -132,6 +132,20 @@ impl Panel {
             .map(|f| f.values.as_slice())
     }
 
+    /// The number cells of field `name`, oldest first, skipping the others (a series of a
+    /// wildcard stream has cells only in its own topic's rows); empty when there is no such
+    /// field.
+    pub fn numbers_present(&self, name: &str) -> Vec<f64> {
+        self.column(name)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| match v {
+                LiveValue::Number(x) => Some(*x),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The values of field `name` as numbers (times are epoch milliseconds); `None` when
     /// there is no such field or a cell is not a number.
     pub fn numbers(&self, name: &str) -> Option<Vec<f64>> {

@@ -291,13 +291,10 @@ fn first_number_field(panel: &Panel) -> Option<(String, Vec<f64>)> {
         .fields()
         .iter()
         .find(|f| f.field_type == crate::wire::FieldType::Number)?;
-    let values = field
-        .values
-        .iter()
-        .filter_map(|v| match v {
-            LiveValue::Number(x) if x.is_finite() => Some(*x),
-            _ => None,
-        })
+    let values = panel
+        .numbers_present(&field.name)
+        .into_iter()
+        .filter(|x| x.is_finite())
         .collect();
     Some((field.name.clone(), values))
 }

@@ -149,21 +149,13 @@ async fn a_recorded_topic_filter_gives_a_new_panel_what_came_before_it_opened() 
         .await
         .expect("the panel opens");
     // The probes' rows are in the frame too, with no `n rec/a`.
-    let n = |p: &ringstream_harness::panel::Panel| -> Vec<f64> {
-        p.column("n rec/a").map_or_else(Vec::new, |values| {
-            values
-                .iter()
-                .filter_map(|v| match v {
-                    ringstream_harness::live::LiveValue::Number(x) => Some(*x),
-                    _ => None,
-                })
-                .collect()
-        })
-    };
-    live.wait_until(WAIT, |p| n(p).len() >= 5)
+    live.wait_until(WAIT, |p| p.numbers_present("n rec/a").len() >= 5)
         .await
         .expect("the messages from before the panel opened");
-    assert_eq!(n(live.panel()), [0.0, 1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(
+        live.panel().numbers_present("n rec/a"),
+        [0.0, 1.0, 2.0, 3.0, 4.0]
+    );
     let notices = format!("{:?}", live.panel().frame().meta());
     assert!(notices.contains("History since"), "{notices}");
 }

@@ -23,9 +23,8 @@
 //!    adds `pub mod NAME;` and its line in [`SOURCES`].
 //! 2. Grow it: its parameters ([`Param`]), its channel-path [`Layout`], its settings section
 //!    ([`SectionInfo`]: its keys, the one that names its server, its allow list, and a type
-//!    of its own that [`Section::parse`] fills and
-//!    [`SharedContext::section`] reads back, naming the missing setting when the data
-//!    source has none), `open` (a shared connection through [`SharedContext::connection`]),
+//!    of its own that [`Section::parse`] fills and [`SharedContext::section`] reads back,
+//!    naming the missing setting when the data source has none), `open` (a shared connection through [`SharedContext::connection`]),
 //!    `check`, `topics`. Inside the crate, `use super::prelude::*;` imports the source API
 //!    and the message-feed toolkit at once.
 //! 3. Run `cargo xtask schema` (the exported query and settings schemas gain the source;

@@ -9,12 +9,11 @@
 //! A connection task (one per MQTT data source instance, one per WebSocket URL) reads the
 //! network and hands each channel's consumer loop ([`Intake::open`]) its [`Delivery`]s
 //! through a [`queue()`] bounded both in entries (`queue::QUEUE`) and in payload bytes
-//! (`channel_queue_kb`). The
-//! connection waits when a queue is full, so a slow channel slows its connection (and,
-//! through TCP, the server) instead of losing messages or growing a buffer; the ring, not
-//! the queue, is where rows wait for Grafana. A connection also reads at most
-//! `feed_messages_per_second` ([`RateLimit`]), so that one flooding publisher costs at most
-//! that much CPU.
+//! (`channel_queue_kb`). The connection waits when a queue is full, so a slow channel slows
+//! its connection (and, through TCP, the server) instead of losing messages or growing a
+//! buffer; the ring, not the queue, is where rows wait for Grafana. A connection also reads
+//! at most `feed_messages_per_second` ([`RateLimit`]), so that one flooding publisher costs
+//! at most that much CPU.
 //!
 //! The consumer parses each batch of messages before it takes the channel's lock, and holds
 //! the lock only to add the new fields and push the rows.
